@@ -1,0 +1,142 @@
+/* kernels.h: internal kernel signatures and the per-engine dispatch table.
+ *
+ * Threading contract. A "team kernel" takes (ith, nth): it is called by every thread of a team of
+ * nth threads with identical arguments and does the share of thread ith. A team kernel may use
+ * `#pragma omp barrier`, so with nth > 1 it must run inside an OpenMP team of exactly nth threads.
+ * A "range kernel" takes a count n and works on its slice only; the op layer (engine/ops/) splits
+ * the range among threads in fixed chunks so results do not depend on the thread count.
+ *
+ * `scratch` is this thread's private workspace of k->scratch_per_thread bytes (64-byte aligned).
+ *
+ * Names follow <op>_<dir>_<isa>. Only engine/dispatch.c chooses between ISAs. This header has no
+ * inline functions with external linkage, so it is safe to include from ISA-flagged libraries.
+ */
+#ifndef DIFU_KERNELS_H
+#define DIFU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "difu.h"
+
+typedef struct difu_kernels difu_kernels;
+
+/* ---------------------------------------------------------------- GEMM micro-kernels */
+
+/* Packed-panel micro-kernel: C tile (mr x nr, row stride ldc) = (accumulate ? C : 0) + A_p * B_p,
+ * A_p packed k-major (a[p*mr + i]), B_p packed k-major (b[p*nr + j]). Full tiles only; the driver
+ * handles edges through a temporary tile. */
+typedef void (*difu_gemm_ukernel_fn)(int kc, const float *a, const float *b, float *c, int64_t ldc,
+                                     int accumulate);
+
+typedef struct difu_gemm_ukernel {
+    int mr, nr;
+    difu_gemm_ukernel_fn fn;
+    const char *name; /* e.g. "f32_gemm_6x16_avx2" */
+    difu_isa isa;
+} difu_gemm_ukernel;
+
+/* ---------------------------------------------------------------- team kernels */
+
+typedef void (*difu_gemm_fn)(const difu_kernels *k, const difu_gemm_desc *d, const float *a,
+                             const float *b, float *c, void *scratch, int ith, int nth);
+
+typedef void (*difu_conv2d_fwd_fn)(const difu_kernels *k, const difu_conv2d_desc *d,
+                                   const float *x, const float *weight, const float *bias,
+                                   float *y, void *scratch, int ith, int nth);
+typedef void (*difu_conv2d_bwd_data_fn)(const difu_kernels *k, const difu_conv2d_desc *d,
+                                        const float *dy, const float *weight, float *dx,
+                                        void *scratch, int ith, int nth);
+typedef void (*difu_conv2d_bwd_weights_fn)(const difu_kernels *k, const difu_conv2d_desc *d,
+                                           const float *x, const float *dy, float *dweight,
+                                           float *dbias, void *scratch, int ith, int nth);
+
+typedef void (*difu_groupnorm_fwd_fn)(const difu_groupnorm_desc *d, const float *x,
+                                      const float *gamma, const float *beta, float *y, float *mean,
+                                      float *rstd, int ith, int nth);
+typedef void (*difu_groupnorm_bwd_fn)(const difu_groupnorm_desc *d, const float *x,
+                                      const float *gamma, const float *beta, const float *mean,
+                                      const float *rstd, const float *dy, float *dx, float *dgamma,
+                                      float *dbeta, int ith, int nth);
+
+/* ---------------------------------------------------------------- range kernels */
+
+/* rows [0, rows) of a rows x cols matrix: y = softmax(scale * x) per row. */
+typedef void (*difu_softmax_fwd_fn)(int64_t rows, int cols, float scale, const float *x, float *y);
+typedef void (*difu_softmax_bwd_fn)(int64_t rows, int cols, float scale, const float *y,
+                                    const float *dy, float *dx);
+
+typedef void (*difu_silu_fwd_fn)(int64_t n, const float *x, float *y);
+typedef void (*difu_silu_bwd_fn)(int64_t n, const float *x, const float *dy, float *dx);
+
+/* Philox4x32-10 Gaussian noise, elements [offset, offset + n) of stream `stream` under
+ * key (seed, step): block = j / 4, lane = j % 4, counter = {block, stream, step lo, step hi},
+ * key = {seed lo, seed hi}; Box-Muller on lane pairs (0,1) and (2,3). */
+typedef void (*difu_randn_fn)(uint64_t seed, uint64_t step, uint64_t stream, int64_t offset,
+                              int64_t n, float *dst);
+
+/* Elements [offset, offset + n) of one image: eps = randn(...), xt = a * x0 + b * eps. */
+typedef void (*difu_q_sample_fn)(int64_t n, const float *x0, float a, float b, uint64_t seed,
+                                 uint64_t step, uint64_t stream, int64_t offset, float *eps,
+                                 float *xt);
+
+/* Elements [offset, offset + n) of one image, in place on x (see difu_sampler_step). */
+typedef void (*difu_sampler_step_fn)(int64_t n, const difu_sampler_coefs *c, const float *eps,
+                                     uint64_t seed, uint64_t step, uint64_t stream, int64_t offset,
+                                     float *x);
+
+typedef void (*difu_adam_ema_fn)(int64_t n, const difu_adam_params *p, float *param,
+                                 const float *grad, float *m, float *v, float *ema);
+
+/* Sum of squares of one chunk, accumulated in double. */
+typedef double (*difu_sumsq_fn)(int64_t n, const float *x);
+
+/* ---------------------------------------------------------------- the table */
+
+struct difu_kernels {
+    difu_gemm_ukernel gemm_ukernel;
+    difu_gemm_fn gemm;
+    difu_conv2d_fwd_fn conv2d_fwd;
+    difu_conv2d_bwd_data_fn conv2d_bwd_data;
+    difu_conv2d_bwd_weights_fn conv2d_bwd_weights;
+    difu_softmax_fwd_fn softmax_fwd;
+    difu_softmax_bwd_fn softmax_bwd;
+    difu_groupnorm_fwd_fn groupnorm_fwd;
+    difu_groupnorm_bwd_fn groupnorm_bwd;
+    difu_silu_fwd_fn silu_fwd;
+    difu_silu_bwd_fn silu_bwd;
+    difu_randn_fn randn;
+    difu_q_sample_fn q_sample;
+    difu_sampler_step_fn sampler_step;
+    difu_adam_ema_fn adam_ema;
+    difu_sumsq_fn sumsq;
+
+    /* What was chosen, per slot (difu_kernel_slot), for difu info and the dispatch tests. */
+    const char *names[DIFU_SLOT_COUNT];
+    difu_isa isas[DIFU_SLOT_COUNT];
+
+    size_t scratch_per_thread; /* bytes each thread's scratch must hold */
+};
+
+/* Registration, called only by engine/dispatch.c. Each kernel family registers itself per ISA:
+ * the reference functions fill every slot of their family (setting names[] and isas[]), the ISA
+ * ones overwrite the slots they implement. Families: gemm_conv (GEMM, conv2d), norm (GroupNorm,
+ * SiLU, softmax), update (randn, q_sample, sampler_step, adam_ema, sumsq). */
+void difu_register_gemm_conv_ref(difu_kernels *k);
+void difu_register_norm_ref(difu_kernels *k);
+void difu_register_update_ref(difu_kernels *k);
+#if defined(__x86_64__)
+void difu_register_gemm_conv_avx2(difu_kernels *k);
+void difu_register_norm_avx2(difu_kernels *k);
+void difu_register_update_avx2(difu_kernels *k);
+void difu_register_gemm_conv_avx512(difu_kernels *k);
+void difu_register_norm_avx512(difu_kernels *k);
+void difu_register_update_avx512(difu_kernels *k);
+#endif
+#if defined(__aarch64__)
+void difu_register_gemm_conv_neon(difu_kernels *k);
+void difu_register_norm_neon(difu_kernels *k);
+void difu_register_update_neon(difu_kernels *k);
+#endif
+
+#endif /* DIFU_KERNELS_H */
