@@ -31,3 +31,19 @@ difu_status difu_onednn_conv2d_backward_weights(difu_engine *e, const difu_conv2
     (void)d; (void)x; (void)dy; (void)dweight; (void)dbias;
     return not_built(e);
 }
+
+difu_status difu_onednn_conv2d_time(difu_engine *e, const difu_conv2d_desc *d, int which, int reps,
+                                    double *median_ms_primitive, double *median_ms_with_reorders)
+{
+    (void)d; (void)which; (void)reps; (void)median_ms_primitive; (void)median_ms_with_reorders;
+    return not_built(e);
+}
+
+const char *difu_onednn_impl_name(difu_engine *e, const difu_conv2d_desc *d, int which)
+{
+    (void)e; (void)d; (void)which;
+    return "unknown";
+}
+
+int difu_onednn_cache_size(const difu_engine *e) { (void)e; return 0; }
+uint64_t difu_onednn_cache_last_id(const difu_engine *e) { (void)e; return 0; }

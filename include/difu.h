@@ -149,7 +149,9 @@ int64_t difu_tensor_numel(const difu_tensor *t);
 
 /* Counter-based Gaussian noise (Philox4x32-10 + Box-Muller). The value of element j of stream
  * `stream` under key (seed, step) is fixed: independent of thread count, batch split and ISA path
- * up to the last bit of the transcendental approximations. dst[j] for j in [0, n). */
+ * up to the last bit of the transcendental approximations (in this build every ISA gives the
+ * reference's bits). dst[j] for j in [0, n); stream < 2^32 and n <= 2^34 (32-bit counter words).
+ * |values| <= 5.77 (a 23-bit uniform). */
 difu_status difu_randn(difu_engine *e, uint64_t seed, uint64_t step, uint64_t stream, float *dst,
                        int64_t n);
 
@@ -230,7 +232,7 @@ difu_status difu_silu_backward(difu_engine *e, int64_t n, const float *x, const 
 
 /* Forward noising of a batch of `images` images of `per_image` floats each:
  * eps = N(0,1) from (seed, step, stream = first_image + i), x_t = a[i] * x0 + b[i] * eps.
- * Writes eps and xt. */
+ * Writes eps and xt. first_image + images must fit in 32 bits; a and b must be finite. */
 difu_status difu_q_sample(difu_engine *e, int images, int64_t per_image, const float *x0,
                           const float *a, const float *b, uint64_t seed, uint64_t step,
                           uint64_t first_image, float *eps, float *xt);
@@ -239,7 +241,8 @@ difu_status difu_q_sample(difu_engine *e, int images, int64_t per_image, const f
  *   x0  = clip_x0 ? clamp(c_x0_xt * x - c_x0_eps * eps, -1, 1) : c_x0_xt * x - c_x0_eps * eps
  *   dir = clip_x0 ? (x - sqrt_ab * x0) / sqrt_1mab : eps  (the eps consistent with x0)
  *   x   = c_x0 * x0 + c_xt * x + c_dir * dir + sigma * z,  z = N(0,1) from (seed, step, first_image + i)
- * DDPM posterior mean and DDIM both take this form; the caller sets the coefficients. */
+ * DDPM posterior mean and DDIM both take this form; the caller sets the coefficients.
+ * Coefficients must be finite, sigma >= 0, and sqrt_1mab > 0 when clip_x0. */
 typedef struct difu_sampler_coefs {
     float c_x0_xt, c_x0_eps;  /* x0 prediction */
     float sqrt_ab, sqrt_1mab; /* for dir when clipping */
@@ -257,7 +260,8 @@ difu_status difu_sampler_step(difu_engine *e, int images, int64_t per_image,
  *   m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
  *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps) + lr * decoupled_wd * p
  *   ema = ema_decay * ema + (1 - ema_decay) * p     (skipped when ema is NULL)
- * bc1 = 1 - b1^t, bc2 = 1 - b2^t are given by the caller. */
+ * bc1 = 1 - b1^t, bc2 = 1 - b2^t are given by the caller. Checked: lr >= 0, betas in [0, 1),
+ * eps > 0, bc1 and bc2 in (0, 1], l2 and decoupled_wd >= 0, ema_decay in [0, 1] (when ema). */
 typedef struct difu_adam_params {
     float lr, beta1, beta2, eps;
     float bc1, bc2;
@@ -272,6 +276,175 @@ difu_status difu_adam_ema_step(difu_engine *e, int64_t n, const difu_adam_params
 /* Sum of squares of x[0..n) in double, with partials over fixed 16384-element chunks summed in
  * order: the result does not depend on the thread count. */
 difu_status difu_sum_squares(difu_engine *e, int64_t n, const float *x, double *out);
+
+/* ---------------------------------------------------------------- data and images
+ * Datasets and PNG files are used without an engine. Calls that create something (open, write)
+ * take `char *err, size_t errlen` (err may be NULL) and write a message naming the file, what was
+ * wrong and where; later calls on a dataset keep their message on the handle
+ * (difu_dataset_last_error). Images are float32 NCHW with pixels in [-1, 1] (u8 v -> v/127.5 - 1).
+ */
+
+/* Spec strings for difu_dataset_open:
+ *   "fashion-mnist"       /usr/share/datasets/fashion-mnist train set (Debian dataset-fashion-mnist)
+ *   "fashion-mnist:test"  its t10k set
+ *   "idx:DIR"             DIR/train-images-idx3-ubyte[.gz] + DIR/train-labels-idx1-ubyte[.gz]
+ *   "cifar10:DIR"         DIR/data_batch_1..5.bin (those present; or DIR/cifar-10-batches-bin/)
+ *   "folder:DIR"          every *.png in DIR (sorted by name), unlabelled
+ * gzip or raw is detected by magic. Images are kept in memory as u8 at the wanted shape and
+ * converted per batch. */
+typedef struct difu_dataset difu_dataset;
+
+typedef struct difu_dataset_params {
+    int channels;    /* 1 or 3; 0 = the data's own (folder: 3). Converted: gray<->RGB (luma), alpha
+                        composited over black */
+    int size;        /* height = width wanted; 0 = keep the data's own h x w (folder requires
+                        > 0). Otherwise images are centre-cropped to a square and resized (area
+                        filter down, bilinear up) */
+    uint64_t seed;   /* shuffle and flip key */
+    int shuffle;     /* nonzero: a new permutation each epoch, a function of (seed, epoch) only */
+    int flip;        /* nonzero: horizontal flip with p = 1/2, decided per (seed, epoch, image) */
+    int64_t limit;   /* > 0: keep only the first `limit` images of the file order; 0 = all */
+} difu_dataset_params;
+
+typedef struct difu_dataset_info {
+    int64_t count;                   /* images (after limit) */
+    int channels, height, width;     /* shape of one image as delivered */
+    int classes;                     /* 10, or 0 when unlabelled */
+} difu_dataset_info;
+
+/* Where the next batch starts: image `index` (in [0, count)) of epoch `epoch`'s order. */
+typedef struct difu_dataset_pos {
+    uint64_t epoch;
+    int64_t index;
+} difu_dataset_pos;
+
+/* channels 0, size 0, seed 0, shuffle 1, flip 0, limit 0. */
+difu_dataset_params difu_dataset_params_default(void);
+
+/* Opens and loads a dataset. On failure *out is NULL and err holds the message. The caller owns
+ * the handle; free it with difu_dataset_close. */
+difu_status difu_dataset_open(const char *spec, const difu_dataset_params *params,
+                              difu_dataset **out, char *err, size_t errlen);
+void difu_dataset_close(difu_dataset *d);
+difu_dataset_info difu_dataset_get_info(const difu_dataset *d);
+/* The message of the last failing call on this handle ("" when none). Owned by the handle. */
+const char *difu_dataset_last_error(const difu_dataset *d);
+
+/* The next `batch` images in the current epoch's order into images [batch, C, H, W] and their
+ * labels into labels [batch] (-1 when unlabelled; labels may be NULL), then advances the position.
+ * A batch that runs past the end of an epoch continues with the next epoch's order, so every
+ * image is seen exactly once per epoch. */
+difu_status difu_dataset_next_batch(difu_dataset *d, int batch, float *images, int64_t *labels);
+/* Image i of the file order (no shuffle, no flip) into image [C, H, W]; label may be NULL. */
+difu_status difu_dataset_get(difu_dataset *d, int64_t i, float *image, int64_t *label);
+difu_dataset_pos difu_dataset_get_pos(const difu_dataset *d);
+/* Fails (DIFU_ERR_INVALID_ARG) unless 0 <= pos.index < count. */
+difu_status difu_dataset_set_pos(difu_dataset *d, difu_dataset_pos pos);
+
+/* PNG writers. Every file is written atomically: a temporary file in the same folder, fsync,
+ * rename (then the folder is fsynced), so a crash leaves either the old file or the new one.
+ * Pixels in [-1, 1] are clamped and mapped to u8 by round((v + 1) * 127.5). */
+
+/* Writes n images [n, c, h, w] (c = 1 gray or 3 RGB) as a grid of `cols` columns (rows =
+ * ceil(n / cols)) with a 2-pixel border around and between cells, each pixel repeated
+ * `scale` x `scale` (scale >= 1). */
+difu_status difu_png_write_grid(const char *path, const float *images, int n, int c, int h, int w,
+                                int cols, int scale, char *err, size_t errlen);
+/* Writes one image [c, h, w] (c = 1 or 3), no border, upscaled by `scale`. */
+difu_status difu_png_write_image(const char *path, const float *image, int c, int h, int w,
+                                 int scale, char *err, size_t errlen);
+
+typedef struct difu_plot_params {
+    int width, height;      /* image size in pixels, at least 160 x 120 */
+    int log_y;              /* nonzero: logarithmic y axis (values <= 0 are skipped) */
+    float smooth;           /* in [0, 1): also draw an EMA-smoothed copy with this decay; 0 = none */
+    double x_first, x_step; /* x of value i is x_first + i * x_step (e.g. the step number) */
+} difu_plot_params;
+
+/* 800 x 500, log_y 1, smooth 0.98, x_first 1, x_step 1. */
+difu_plot_params difu_plot_params_default(void);
+
+/* Writes a line chart of values[0..n) (non-finite values are skipped) as an RGB PNG of the asked
+ * size, with axes, ticks, grid lines and tick labels in a small built-in font. */
+difu_status difu_png_write_loss_plot(const char *path, const float *values, int64_t n,
+                                     const difu_plot_params *params, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- graph and model
+ * The U-Net of shared/MODEL.md as a planned graph: parameters, gradients, forward (eps
+ * prediction) and forward + backward (MSE loss against the noise, gradients of every parameter).
+ * Parameter names, order and shapes are the checkpoint keys (PyTorch layouts). */
+
+#define DIFU_MODEL_MAX_LEVELS 8
+
+typedef struct difu_model_config {
+    int ch;                                 /* base width */
+    int ch_mult[DIFU_MODEL_MAX_LEVELS];     /* width multiplier per level */
+    int n_levels;
+    int num_res_blocks;                     /* ResBlocks per level on the down path (+1 going up) */
+    int attn_res[DIFU_MODEL_MAX_LEVELS];    /* resolutions (H == W) whose blocks get attention */
+    int n_attn_res;
+    float dropout;                          /* in ResBlocks, training only; 0 = none */
+    int num_classes;                        /* 0 = unconditional; else num_classes + 1 rows, the
+                                               last one the null class */
+    int groups[DIFU_MODEL_MAX_LEVELS][2];   /* GroupNorm rule: {min_channels, groups}; the last
+                                               entry with min_channels <= C wins */
+    int n_groups;
+    float gn_eps;
+    int img_size;                           /* input H == W */
+    int in_ch;                              /* input (and output) channels */
+} difu_model_config;
+
+/* Fills *out with a named preset: "fmnist-t", "fmnist-s" or "tiny" (ch 16, ch_mult (1,2), 1 res
+ * block, attention at 4x4, 8x8 input; for tests). e may be NULL (then no message is kept). */
+difu_status difu_model_preset(difu_engine *e, const char *name, difu_model_config *out);
+/* Checks a config (widths, levels, groups that divide every width, ...); the message names the
+ * field. */
+difu_status difu_model_config_check(difu_engine *e, const difu_model_config *c);
+/* The GroupNorm groups the config's rule gives for `channels` (0 when no entry applies). */
+int difu_model_groups(const difu_model_config *c, int channels);
+
+typedef struct difu_model difu_model;
+
+/* Creates a model with freshly initialised parameters (MODEL.md: PyTorch defaults, zeroed conv2 /
+ * proj / conv_out), deterministic from `seed`. Uses (and must not outlive) engine e. */
+difu_status difu_model_create(difu_engine *e, const difu_model_config *cfg, uint64_t seed,
+                              difu_model **out);
+void difu_model_destroy(difu_model *m);
+const difu_model_config *difu_model_get_config(const difu_model *m);
+/* Re-initialises every parameter from `seed` (as difu_model_create does). */
+difu_status difu_model_init(difu_model *m, uint64_t seed);
+
+/* Parameter tensors in checkpoint order. */
+int64_t difu_model_param_count(const difu_model *m);
+int difu_model_tensor_count(const difu_model *m);
+/* Name of tensor i and its shape; NULL when i is out of range. The name is owned by the model. */
+const char *difu_model_tensor_info(const difu_model *m, int i, int *ndim,
+                                   int64_t shape[DIFU_MAX_DIMS]);
+/* Views into the parameter / gradient block of the tensor called `name`. */
+difu_status difu_model_param(difu_model *m, const char *name, difu_tensor *out);
+difu_status difu_model_grad(difu_model *m, const char *name, difu_tensor *out);
+/* The whole blocks, for optimizers: *n_floats floats, each tensor 64-byte aligned in checkpoint
+ * order, the padding between tensors kept at zero. Owned by the model. */
+float *difu_model_params(difu_model *m, size_t *n_floats);
+float *difu_model_grads(difu_model *m, size_t *n_floats);
+
+/* eps = model(x, t, y). x [n, in_ch, S, S], t [n] int64, y [n] int64 in [0, num_classes] or NULL
+ * (the null class); eps [n, in_ch, S, S]. The first call at a batch size plans its memory. */
+difu_status difu_model_forward(difu_model *m, int n, const float *x, const int64_t *t,
+                               const int64_t *y, float *eps);
+/* loss = mean((model(x, t, y) - noise)^2); the gradients of every parameter are written to the
+ * gradient block (overwritten, not accumulated). eps may be NULL; else it receives the prediction. */
+difu_status difu_model_forward_backward(difu_model *m, int n, const float *x, const int64_t *t,
+                                        const int64_t *y, const float *noise, float *loss,
+                                        float *eps);
+/* The key of the dropout masks of the next forward_backward calls (configs with dropout > 0):
+ * element j of dropout site s is dropped by Philox word j of stream s under (seed, step), so a
+ * trainer sets a new step each iteration. Starts at (0, 0). */
+void difu_model_set_dropout_key(difu_model *m, uint64_t seed, uint64_t step);
+/* The planned activation arena for a batch of n: forward only (train = 0) or forward + backward. */
+difu_status difu_model_activation_bytes(difu_model *m, int n, int train, size_t *out);
+/* Forward cost per image, 2 * MACs of the convolutions, linears and attention products. */
+double difu_model_forward_flops(const difu_model *m);
 
 #ifdef __cplusplus
 }

@@ -31,7 +31,10 @@ typedef void (*difu_gemm_ukernel_fn)(int kc, const float *a, const float *b, flo
 
 typedef struct difu_gemm_ukernel {
     int mr, nr;
+    int mc, kc, nc; /* cache blocks of the packed driver: multiples of mr, -, nr */
     difu_gemm_ukernel_fn fn;
+    /* This ISA's im2col B packer (difu_pack_b_taps in kernels/conv2d_pack.h); NULL: generic. */
+    void (*pack_b_conv)(const void *ctx, int j0, int cols, int p0, int kc, int nr, float *dst);
     const char *name; /* e.g. "f32_gemm_6x16_avx2" */
     difu_isa isa;
 } difu_gemm_ukernel;
@@ -59,6 +62,23 @@ typedef void (*difu_groupnorm_bwd_fn)(const difu_groupnorm_desc *d, const float 
                                       const float *rstd, const float *dy, float *dx, float *dgamma,
                                       float *dbeta, int ith, int nth);
 
+/* The ISA-generic drivers of the gemm_conv family (kernels/gemm.c, kernels/conv2d_*.c): blocked,
+ * packed GEMM and implicit-GEMM convolutions on the table's gemm_ukernel. Every ISA registers these
+ * with its own micro-kernel; results do not depend on nth (no cross-thread sums). */
+void difu_gemm_packed(const difu_kernels *k, const difu_gemm_desc *d, const float *a,
+                      const float *b, float *c, void *scratch, int ith, int nth);
+void difu_conv2d_fwd_igemm(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                           const float *weight, const float *bias, float *y, void *scratch,
+                           int ith, int nth);
+void difu_conv2d_bwd_data_igemm(const difu_kernels *k, const difu_conv2d_desc *d,
+                                const float *dy, const float *weight, float *dx, void *scratch,
+                                int ith, int nth);
+void difu_conv2d_bwd_weights_igemm(const difu_kernels *k, const difu_conv2d_desc *d,
+                                   const float *x, const float *dy, float *dweight, float *dbias,
+                                   void *scratch, int ith, int nth);
+/* Per-thread scratch bytes the drivers above need with micro-kernel u. */
+size_t difu_gemm_scratch_bytes(const difu_gemm_ukernel *u);
+
 /* ---------------------------------------------------------------- range kernels */
 
 /* rows [0, rows) of a rows x cols matrix: y = softmax(scale * x) per row. */
@@ -74,6 +94,10 @@ typedef void (*difu_silu_bwd_fn)(int64_t n, const float *x, const float *dy, flo
  * key = {seed lo, seed hi}; Box-Muller on lane pairs (0,1) and (2,3). */
 typedef void (*difu_randn_fn)(uint64_t seed, uint64_t step, uint64_t stream, int64_t offset,
                               int64_t n, float *dst);
+/* Test hook: the raw Philox words behind randn, dst[i] = word (j % 4) of block j / 4 for
+ * j = offset + i. Registered with randn; not a slot of its own. */
+typedef void (*difu_randn_bits_fn)(uint64_t seed, uint64_t step, uint64_t stream, int64_t offset,
+                                   int64_t n, uint32_t *dst);
 
 /* Elements [offset, offset + n) of one image: eps = randn(...), xt = a * x0 + b * eps. */
 typedef void (*difu_q_sample_fn)(int64_t n, const float *x0, float a, float b, uint64_t seed,
@@ -106,6 +130,7 @@ struct difu_kernels {
     difu_silu_fwd_fn silu_fwd;
     difu_silu_bwd_fn silu_bwd;
     difu_randn_fn randn;
+    difu_randn_bits_fn randn_bits;
     difu_q_sample_fn q_sample;
     difu_sampler_step_fn sampler_step;
     difu_adam_ema_fn adam_ema;

@@ -1,8 +1,12 @@
-/* register_gemm_conv_avx512.c: registers the avx512 kernels of the gemm_conv family in the dispatch table.
- * PLACEHOLDER: registers nothing yet; the family's kernels replace it. */
-#include "kernels.h"
+/* register_gemm_conv_avx512.c: the avx512 kernels of the gemm_conv family: the packed GEMM and the
+ * implicit-GEMM convolutions (ISA-generic drivers) on the 8x32 avx512 micro-kernel. */
+#include "gemm_conv.h"
 
 void difu_register_gemm_conv_avx512(difu_kernels *k)
 {
-    (void)k;
+    const difu_gemm_ukernel u = {.mr = 8, .nr = 32, .mc = 128, .kc = 384, .nc = 256,
+                                 .fn = f32_gemm_8x32_avx512, .name = "f32_gemm_8x32_avx512",
+                                 .pack_b_conv = difu_pack_b_taps_avx512,
+                                 .isa = DIFU_ISA_AVX512};
+    difu_register_gemm_conv_packed(k, &u);
 }

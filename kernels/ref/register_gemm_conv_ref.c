@@ -1,8 +1,25 @@
-/* register_gemm_conv_ref.c: registers the ref kernels of the gemm_conv family in the dispatch table.
- * PLACEHOLDER: registers nothing yet; the family's kernels replace it. */
-#include "kernels.h"
+/* register_gemm_conv_ref.c: the reference kernels of the gemm_conv family: the plain GEMM, the
+ * direct-loop convolutions and the plain-C 4x8 micro-kernel (which the packed drivers can run on,
+ * for tests). */
+#include "gemm_conv.h"
 
 void difu_register_gemm_conv_ref(difu_kernels *k)
 {
-    (void)k;
+    const difu_gemm_ukernel u = {.mr = 4, .nr = 8, .mc = 64, .kc = 128, .nc = 256,
+                                 .fn = f32_gemm_4x8_ref, .name = "f32_gemm_4x8_ref",
+                                 .isa = DIFU_ISA_REF};
+    k->gemm_ukernel = u;
+    k->gemm = gemm_ref;
+    k->conv2d_fwd = conv2d_fwd_ref;
+    k->conv2d_bwd_data = conv2d_bwd_data_ref;
+    k->conv2d_bwd_weights = conv2d_bwd_weights_ref;
+    k->names[DIFU_SLOT_GEMM] = "gemm_ref";
+    k->names[DIFU_SLOT_CONV2D_FWD] = "conv2d_fwd_ref";
+    k->names[DIFU_SLOT_CONV2D_BWD_DATA] = "conv2d_bwd_data_ref";
+    k->names[DIFU_SLOT_CONV2D_BWD_WEIGHTS] = "conv2d_bwd_weights_ref";
+    for (int s = DIFU_SLOT_GEMM; s <= DIFU_SLOT_CONV2D_BWD_WEIGHTS; s++)
+        k->isas[s] = DIFU_ISA_REF;
+    size_t need = difu_gemm_scratch_bytes(&u);
+    if (k->scratch_per_thread < need)
+        k->scratch_per_thread = need;
 }

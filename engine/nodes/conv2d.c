@@ -1,0 +1,168 @@
+/* conv2d.c: graph op conv2d (3x3 stride 1 or 2 pad 1, 1x1 pad 0, optional bias), its backward
+ * ops (data, weights) and its autodiff rule. Layouts: x [N,Ci,H,W], w [Co,Ci,k,k] (PyTorch),
+ * b [Co], y [N,Co,OH,OW], OH = (H + 2 pad - k) / stride + 1. */
+#include <stdio.h>
+
+#include "graph.h"
+
+static difu_conv2d_desc desc_of(const difu_gtensor *x, const difu_gtensor *w, int stride)
+{
+    difu_conv2d_desc d;
+    d.n = (int)x->shape[0];
+    d.cin = (int)x->shape[1];
+    d.h = (int)x->shape[2];
+    d.w = (int)x->shape[3];
+    d.cout = (int)w->shape[0];
+    d.k = (int)w->shape[2];
+    d.stride = stride;
+    d.pad = d.k / 2;
+    return d;
+}
+
+static int conv_infer(const difu_graph *g, const difu_node *n, difu_tshape *out, char *msg,
+                      size_t len)
+{
+    if (difu_check_tensor(g, n->src[0], "input", DIFU_F32, 4, msg, len) ||
+        difu_check_tensor(g, n->src[1], "weight", DIFU_F32, 4, msg, len))
+        return 1;
+    const difu_gtensor *x = &g->tensors[n->src[0]], *w = &g->tensors[n->src[1]];
+    int k = (int)w->shape[2], stride = n->ip[0];
+    if (w->shape[3] != k || !((k == 3 && (stride == 1 || stride == 2)) || (k == 1 && stride == 1))) {
+        snprintf(msg, len, "kernel %lldx%lld stride %d is not supported (3x3 s1, 3x3 s2, 1x1 s1)",
+                 (long long)w->shape[2], (long long)w->shape[3], stride);
+        return 1;
+    }
+    if (x->shape[1] != w->shape[1]) {
+        snprintf(msg, len, "input has %lld channels, weight expects %lld", (long long)x->shape[1],
+                 (long long)w->shape[1]);
+        return 1;
+    }
+    if (n->src[2] >= 0) {
+        if (difu_check_tensor(g, n->src[2], "bias", DIFU_F32, 1, msg, len))
+            return 1;
+        if (g->tensors[n->src[2]].shape[0] != w->shape[0]) {
+            snprintf(msg, len, "bias has %lld values, weight has %lld output channels",
+                     (long long)g->tensors[n->src[2]].shape[0], (long long)w->shape[0]);
+            return 1;
+        }
+    }
+    difu_conv2d_desc d = desc_of(x, w, stride);
+    int64_t shape[4] = {d.n, d.cout, (d.h + 2 * d.pad - d.k) / d.stride + 1,
+                        (d.w + 2 * d.pad - d.k) / d.stride + 1};
+    difu_tshape_set(&out[0], DIFU_F32, 4, shape);
+    return 0;
+}
+
+static void conv_run(const difu_exec *x, const difu_node *n, void *scratch, int ith, int nth)
+{
+    difu_conv2d_desc d = desc_of(difu_x_t(x, n->src[0]), difu_x_t(x, n->src[1]), n->ip[0]);
+    x->k->conv2d_fwd(x->k, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
+                     n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL, difu_x_f32(x, n->dst[0]),
+                     scratch, ith, nth);
+}
+
+/* The input the weight gradient reads. A GroupNorm output (the usual input of a 3x3 conv) is
+ * recomputed here from the GroupNorm's input, which the backward keeps anyway, so the forward's
+ * copy dies right after this conv's forward: activation memory drops by about a third. The
+ * recomputation runs the same kernel on the same data, so it gives the same bits. */
+static int recompute_input(difu_autodiff *ad, const difu_node *n)
+{
+    int x = n->src[0], prod = ad->g->tensors[x].producer;
+    if (prod < 0 || prod >= ad->g->n_forward || ad->g->nodes[prod].op != DIFU_OP_GROUPNORM)
+        return x;
+    difu_node gn = ad->g->nodes[prod];
+    char name[DIFU_NAME_LEN];
+    return difu_g_node(ad->g, DIFU_OP_GROUPNORM, difu_ad_name(&gn, "recompute", name, sizeof name),
+                       gn.src, 3, gn.ip, 2, gn.fp, 1);
+}
+
+static difu_status conv_grad(difu_autodiff *ad, const difu_node *n)
+{
+    int dy = difu_ad_grad(ad, n->dst[0]);
+    const difu_gtensor *xt = &ad->g->tensors[n->src[0]];
+    char name[DIFU_NAME_LEN];
+    if (difu_ad_needs(ad, n->src[0])) {
+        int src[2] = {dy, n->src[1]};
+        int ip[4] = {n->ip[0], (int)xt->shape[1], (int)xt->shape[2], (int)xt->shape[3]};
+        int dx = difu_g_node(ad->g, DIFU_OP_CONV2D_BWD_DATA, difu_ad_name(n, "dx", name, sizeof name),
+                             src, 2, ip, 4, NULL, 0);
+        difu_ad_accumulate(ad, n->src[0], dx);
+    }
+    int has_bias = n->src[2] >= 0;
+    if (difu_ad_needs(ad, n->src[1]) || (has_bias && difu_ad_needs(ad, n->src[2]))) {
+        int x = recompute_input(ad, n);
+        int src[3] = {x, dy, n->src[1]};
+        int ip[2] = {n->ip[0], has_bias};
+        int dw = difu_g_node(ad->g, DIFU_OP_CONV2D_BWD_WEIGHTS, difu_ad_name(n, "dw", name, sizeof name),
+                             src, 3, ip, 2, NULL, 0);
+        if (dw >= 0) {
+            difu_ad_accumulate(ad, n->src[1], dw);
+            if (has_bias)
+                difu_ad_accumulate(ad, n->src[2], ad->g->nodes[ad->g->n_nodes - 1].dst[1]);
+        }
+    }
+    return difu_graph_status(ad->g);
+}
+
+static int conv_missing(const difu_kernels *k) { return !k->conv2d_fwd; }
+
+const difu_op_def difu_op_conv2d = {"conv2d", 3, 1, conv_infer, conv_run, conv_grad, conv_missing};
+
+/* ---------------------------------------------------------------- backward data: dy, w -> dx */
+
+static int bwd_data_infer(const difu_graph *g, const difu_node *n, difu_tshape *out, char *msg,
+                          size_t len)
+{
+    if (difu_check_tensor(g, n->src[0], "dy", DIFU_F32, 4, msg, len) ||
+        difu_check_tensor(g, n->src[1], "weight", DIFU_F32, 4, msg, len))
+        return 1;
+    const difu_gtensor *dy = &g->tensors[n->src[0]], *w = &g->tensors[n->src[1]];
+    if (w->shape[1] != n->ip[1] || dy->shape[1] != w->shape[0]) {
+        snprintf(msg, len, "dy has %lld channels, weight is [%lld, %lld, ...], dx wants %d",
+                 (long long)dy->shape[1], (long long)w->shape[0], (long long)w->shape[1], n->ip[1]);
+        return 1;
+    }
+    int64_t shape[4] = {dy->shape[0], n->ip[1], n->ip[2], n->ip[3]};
+    difu_tshape_set(&out[0], DIFU_F32, 4, shape);
+    return 0;
+}
+
+static void bwd_data_run(const difu_exec *x, const difu_node *n, void *scratch, int ith, int nth)
+{
+    difu_conv2d_desc d = desc_of(difu_x_t(x, n->dst[0]), difu_x_t(x, n->src[1]), n->ip[0]);
+    x->k->conv2d_bwd_data(x->k, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
+                          difu_x_f32(x, n->dst[0]), scratch, ith, nth);
+}
+
+static int bwd_data_missing(const difu_kernels *k) { return !k->conv2d_bwd_data; }
+
+const difu_op_def difu_op_conv2d_bwd_data = {"conv2d_bwd_data", 2, 1, bwd_data_infer, bwd_data_run,
+                                             NULL, bwd_data_missing};
+
+/* ---------------------------------------------------------------- backward weights: x, dy -> dw, db */
+
+static int bwd_weights_infer(const difu_graph *g, const difu_node *n, difu_tshape *out, char *msg,
+                             size_t len)
+{
+    if (difu_check_tensor(g, n->src[0], "input", DIFU_F32, 4, msg, len) ||
+        difu_check_tensor(g, n->src[1], "dy", DIFU_F32, 4, msg, len) ||
+        difu_check_tensor(g, n->src[2], "weight", DIFU_F32, 4, msg, len))
+        return 1;
+    const difu_gtensor *w = &g->tensors[n->src[2]];
+    difu_tshape_like(&out[0], w);
+    difu_tshape_set(&out[1], DIFU_F32, 1, w->shape);
+    return 0;
+}
+
+static void bwd_weights_run(const difu_exec *x, const difu_node *n, void *scratch, int ith, int nth)
+{
+    difu_conv2d_desc d = desc_of(difu_x_t(x, n->src[0]), difu_x_t(x, n->src[2]), n->ip[0]);
+    x->k->conv2d_bwd_weights(x->k, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
+                             difu_x_f32(x, n->dst[0]), n->ip[1] ? difu_x_f32(x, n->dst[1]) : NULL,
+                             scratch, ith, nth);
+}
+
+static int bwd_weights_missing(const difu_kernels *k) { return !k->conv2d_bwd_weights; }
+
+const difu_op_def difu_op_conv2d_bwd_weights = {"conv2d_bwd_weights", 3, 2, bwd_weights_infer,
+                                                bwd_weights_run, NULL, bwd_weights_missing};

@@ -1,0 +1,139 @@
+/* schedule.c: noise schedules and reverse-step coefficients (see schedule.h). */
+#include "schedule.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *difu_schedule_kind_name(difu_schedule_kind k)
+{
+    static const char *const names[DIFU_SCHEDULE_COUNT] = {"linear", "cosine"};
+    return (k >= 0 && k < DIFU_SCHEDULE_COUNT) ? names[k] : "unknown schedule";
+}
+
+int difu_schedule_kind_parse(const char *text)
+{
+    for (int i = 0; text && i < DIFU_SCHEDULE_COUNT; i++)
+        if (strcmp(text, difu_schedule_kind_name((difu_schedule_kind)i)) == 0)
+            return i;
+    return -1;
+}
+
+static double cosine_f(double t, int T)
+{
+    const double s = 0.008;
+    double c = cos((t / T + s) / (1 + s) * M_PI / 2);
+    return c * c;
+}
+
+difu_status difu_schedule_init(difu_schedule *s, difu_schedule_kind kind, int T, char *err,
+                               size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    if (kind < 0 || kind >= DIFU_SCHEDULE_COUNT || T < 1 || T > 100000) {
+        if (err && errlen)
+            snprintf(err, errlen, "schedule: need a known kind and 1 <= T <= 100000, got kind %d, T %d",
+                     (int)kind, T);
+        return DIFU_ERR_INVALID_ARG;
+    }
+    double *beta = malloc(sizeof(double) * (size_t)T);
+    double *ab = malloc(sizeof(double) * (size_t)T);
+    if (!beta || !ab) {
+        free(beta);
+        free(ab);
+        if (err && errlen)
+            snprintf(err, errlen, "schedule: out of memory for T = %d", T);
+        return DIFU_ERR_NO_MEMORY;
+    }
+    for (int t = 0; t < T; t++) {
+        if (kind == DIFU_SCHEDULE_LINEAR) {
+            /* DDPM: 1e-4 .. 0.02 over 1000 steps; scaled so other T keep the same total noise. */
+            double scale = 1000.0 / T, lo = scale * 1e-4, hi = scale * 0.02;
+            beta[t] = T == 1 ? lo : lo + (hi - lo) * t / (T - 1);
+        } else {
+            double b = 1.0 - cosine_f(t + 1, T) / cosine_f(t, T);
+            beta[t] = b < 0.999 ? b : 0.999;
+        }
+    }
+    double prod = 1.0;
+    for (int t = 0; t < T; t++) {
+        prod *= 1.0 - beta[t];
+        ab[t] = prod;
+    }
+    s->kind = kind;
+    s->T = T;
+    s->beta = beta;
+    s->alpha_bar = ab;
+    return DIFU_OK;
+}
+
+void difu_schedule_free(difu_schedule *s)
+{
+    free(s->beta);
+    free(s->alpha_bar);
+    memset(s, 0, sizeof *s);
+}
+
+void difu_schedule_q_coefs(const difu_schedule *s, int t, float *a, float *b)
+{
+    *a = (float)sqrt(s->alpha_bar[t]);
+    *b = (float)sqrt(1.0 - s->alpha_bar[t]);
+}
+
+/* x0 = x / sqrt(ab) - sqrt(1 - ab) / sqrt(ab) * eps, and the dir terms used when clipping. */
+static void set_x0_terms(difu_sampler_coefs *c, double ab, int clip_x0)
+{
+    c->c_x0_xt = (float)(1.0 / sqrt(ab));
+    c->c_x0_eps = (float)(sqrt(1.0 - ab) / sqrt(ab));
+    c->sqrt_ab = (float)sqrt(ab);
+    c->sqrt_1mab = (float)sqrt(1.0 - ab);
+    c->clip_x0 = clip_x0;
+}
+
+difu_sampler_coefs difu_ddpm_coefs(const difu_schedule *s, int t, difu_ddpm_variance var,
+                                   int clip_x0)
+{
+    difu_sampler_coefs c;
+    memset(&c, 0, sizeof c);
+    double ab = s->alpha_bar[t], ab_prev = t > 0 ? s->alpha_bar[t - 1] : 1.0;
+    double beta = s->beta[t], alpha = 1.0 - beta;
+    set_x0_terms(&c, ab, clip_x0);
+    c.c_x0 = (float)(beta * sqrt(ab_prev) / (1.0 - ab));
+    c.c_xt = (float)((1.0 - ab_prev) * sqrt(alpha) / (1.0 - ab));
+    c.c_dir = 0.0f;
+    double var_t = var == DIFU_DDPM_VAR_BETA ? beta : beta * (1.0 - ab_prev) / (1.0 - ab);
+    c.sigma = t > 0 ? (float)sqrt(var_t) : 0.0f;
+    return c;
+}
+
+difu_sampler_coefs difu_ddim_coefs(const difu_schedule *s, int t, int t_prev, double eta,
+                                   int clip_x0)
+{
+    difu_sampler_coefs c;
+    memset(&c, 0, sizeof c);
+    double ab = s->alpha_bar[t], ab_prev = t_prev >= 0 ? s->alpha_bar[t_prev] : 1.0;
+    set_x0_terms(&c, ab, clip_x0);
+    double sigma = eta * sqrt((1.0 - ab_prev) / (1.0 - ab)) * sqrt(1.0 - ab / ab_prev);
+    double dir2 = 1.0 - ab_prev - sigma * sigma;
+    c.c_x0 = (float)sqrt(ab_prev);
+    c.c_xt = 0.0f;
+    c.c_dir = (float)sqrt(dir2 > 0 ? dir2 : 0);
+    c.sigma = (float)sigma;
+    return c;
+}
+
+difu_status difu_sampling_timesteps(int T, int steps, difu_spacing spacing, int *out)
+{
+    if (steps < 1 || steps > T || spacing < 0 || spacing >= DIFU_SPACING_COUNT)
+        return DIFU_ERR_INVALID_ARG;
+    for (int i = 0; i < steps; i++) {
+        int t;
+        if (spacing == DIFU_SPACING_UNIFORM)
+            t = (int)((long long)(steps - 1 - i) * T / steps);
+        else
+            t = (int)lround(T - (double)i * T / steps) - 1;
+        out[i] = t;
+    }
+    return DIFU_OK;
+}

@@ -1,0 +1,39 @@
+/* gemm_conv.h: the kernels of the gemm_conv family, for its register_gemm_conv_<isa>.c files.
+ * Micro-kernels follow difu_gemm_ukernel_fn (kernels.h); the rest are team kernels. */
+#ifndef DIFU_GEMM_CONV_H
+#define DIFU_GEMM_CONV_H
+
+#include "kernels.h"
+
+/* kernels/ref */
+void gemm_ref(const difu_kernels *k, const difu_gemm_desc *d, const float *a, const float *b,
+              float *c, void *scratch, int ith, int nth);
+void f32_gemm_4x8_ref(int kc, const float *a, const float *b, float *c, int64_t ldc,
+                      int accumulate);
+void conv2d_fwd_ref(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                    const float *weight, const float *bias, float *y, void *scratch, int ith,
+                    int nth);
+void conv2d_bwd_data_ref(const difu_kernels *k, const difu_conv2d_desc *d, const float *dy,
+                         const float *weight, float *dx, void *scratch, int ith, int nth);
+void conv2d_bwd_weights_ref(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                            const float *dy, float *dweight, float *dbias, void *scratch, int ith,
+                            int nth);
+
+/* kernels/avx2, kernels/avx512, kernels/neon */
+void f32_gemm_6x16_avx2(int kc, const float *a, const float *b, float *c, int64_t ldc,
+                        int accumulate);
+void f32_gemm_8x32_avx512(int kc, const float *a, const float *b, float *c, int64_t ldc,
+                          int accumulate);
+void f32_gemm_8x12_neon(int kc, const float *a, const float *b, float *c, int64_t ldc,
+                        int accumulate);
+
+/* The im2col B packers (difu_pack_b_taps of conv2d_pack.h) built with each ISA's flags. */
+void difu_pack_b_taps_avx2(const void *ctx, int j0, int cols, int p0, int kc, int nr, float *dst);
+void difu_pack_b_taps_avx512(const void *ctx, int j0, int cols, int p0, int kc, int nr,
+                             float *dst);
+
+/* Registers the packed GEMM and the implicit-GEMM convolutions on micro-kernel u, with slot
+ * names "<op>_<suffix>" (e.g. "conv2d_fwd_avx2"), and raises the scratch to what they need. */
+void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u);
+
+#endif /* DIFU_GEMM_CONV_H */

@@ -1,0 +1,368 @@
+/* test_conv2d.c: conv2d forward, backward-data, backward-weights (+ bias gradient) for k=3 s1 p1,
+ * k=3 s2 p1 and k=1 s1 p0. The reference against naive scatter formulas written here; every variant
+ * (the implicit-GEMM drivers on the plain-C micro-kernel and on each runnable SIMD ISA) against the
+ * reference on full tiles, tails, size 1 and odd primes at 1 and 2 threads, with 1 vs 2 threads
+ * bit-identical; backward passes against finite differences of the forward; bad arguments. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "difu.h"
+#include "engine_internal.h"
+#include "gemm_conv.h"
+#include "test_util.h"
+
+static const int types[3][3] = {{3, 1, 1}, {3, 2, 1}, {1, 1, 0}}; /* k, stride, pad */
+
+typedef struct shape {
+    int n, cin, cout, h, w;
+} shape;
+
+static const shape shapes[] = {
+    {1, 1, 1, 1, 1},  {1, 3, 5, 7, 7},   {2, 3, 5, 13, 13}, {3, 2, 7, 5, 9},
+    {1, 8, 16, 8, 8}, {2, 16, 12, 6, 7}, {1, 5, 33, 4, 3},  {2, 17, 9, 2, 11},
+};
+
+static difu_conv2d_desc make(const shape *s, int type)
+{
+    difu_conv2d_desc d = {s->n, s->cin, s->h, s->w, s->cout, types[type][0], types[type][1],
+                          types[type][2]};
+    return d;
+}
+
+static int variants(difu_isa *isas)
+{
+    difu_isa all[DIFU_ISA_COUNT];
+    int n = tu_runnable_isas(all), count = 0;
+    isas[count++] = DIFU_ISA_REF;
+    for (int i = 0; i < n; i++)
+        if (all[i] != DIFU_ISA_REF)
+            isas[count++] = all[i];
+    return count;
+}
+
+/* isa REF here means the implicit-GEMM drivers on the plain-C micro-kernel. */
+static difu_engine *variant_engine(difu_isa isa, int threads)
+{
+    difu_engine *e = tu_engine(isa, threads);
+    if (isa == DIFU_ISA_REF) {
+        size_t before = e->kernels.scratch_per_thread;
+        difu_register_gemm_conv_packed(&e->kernels, &e->kernels.gemm_ukernel);
+        cr_assert_leq(e->kernels.scratch_per_thread, before);
+    }
+    return e;
+}
+
+typedef struct bufs {
+    size_t nx, ny, nw;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+} bufs;
+
+static bufs make_bufs(const difu_conv2d_desc *d, uint64_t seed)
+{
+    bufs B;
+    B.nx = (size_t)d->n * d->cin * d->h * d->w;
+    B.ny = (size_t)d->n * d->cout * difu_conv2d_out_h(d) * difu_conv2d_out_w(d);
+    B.nw = (size_t)d->cout * d->cin * d->k * d->k;
+    B.x = tu_alloc(B.nx), B.dx = tu_alloc(B.nx);
+    B.y = tu_alloc(B.ny), B.dy = tu_alloc(B.ny);
+    B.w = tu_alloc(B.nw), B.dw = tu_alloc(B.nw);
+    B.b = tu_alloc(d->cout), B.db = tu_alloc(d->cout);
+    tu_fill_uniform(B.x, B.nx, seed, -1, 1);
+    tu_fill_uniform(B.dy, B.ny, seed + 1, -1, 1);
+    tu_fill_uniform(B.w, B.nw, seed + 2, -0.5f, 0.5f);
+    tu_fill_uniform(B.b, d->cout, seed + 3, -1, 1);
+    return B;
+}
+
+static void free_bufs(bufs *B)
+{
+    tu_free(B->x), tu_free(B->dx), tu_free(B->y), tu_free(B->dy);
+    tu_free(B->w), tu_free(B->dw), tu_free(B->b), tu_free(B->db);
+}
+
+/* Naive formulas in scatter form (each input pixel adds to the outputs it reaches). */
+static void naive_all(const difu_conv2d_desc *d, const bufs *B, double *y, double *dx,
+                      double *dw, double *db)
+{
+    int oh = difu_conv2d_out_h(d), ow = difu_conv2d_out_w(d);
+    memset(y, 0, B->ny * sizeof(double));
+    memset(dx, 0, B->nx * sizeof(double));
+    memset(dw, 0, B->nw * sizeof(double));
+    memset(db, 0, (size_t)d->cout * sizeof(double));
+    for (int i = 0; i < d->n; i++)
+        for (int co = 0; co < d->cout; co++)
+            for (int a = 0; a < oh; a++)
+                for (int b = 0; b < ow; b++) {
+                    size_t yi = (((size_t)i * d->cout + co) * oh + a) * ow + b;
+                    y[yi] += B->b[co];
+                    db[co] += B->dy[yi];
+                }
+    for (int i = 0; i < d->n; i++)
+        for (int ci = 0; ci < d->cin; ci++)
+            for (int ih = 0; ih < d->h; ih++)
+                for (int iw = 0; iw < d->w; iw++) {
+                    size_t xi = (((size_t)i * d->cin + ci) * d->h + ih) * d->w + iw;
+                    for (int co = 0; co < d->cout; co++)
+                        for (int kh = 0; kh < d->k; kh++)
+                            for (int kw = 0; kw < d->k; kw++) {
+                                int th = ih + d->pad - kh, tw = iw + d->pad - kw;
+                                if (th < 0 || tw < 0 || th % d->stride || tw % d->stride ||
+                                    th / d->stride >= oh || tw / d->stride >= ow)
+                                    continue;
+                                size_t yi = (((size_t)i * d->cout + co) * oh + th / d->stride) * ow +
+                                            tw / d->stride;
+                                size_t wi = (((size_t)co * d->cin + ci) * d->k + kh) * d->k + kw;
+                                y[yi] += (double)B->w[wi] * B->x[xi];
+                                dx[xi] += (double)B->w[wi] * B->dy[yi];
+                                dw[wi] += (double)B->x[xi] * B->dy[yi];
+                            }
+                }
+}
+
+static void to_float(const double *src, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (float)src[i];
+}
+
+static void run_all(difu_engine *e, const difu_conv2d_desc *d, bufs *B)
+{
+    cr_assert_eq(difu_conv2d_forward(e, d, B->x, B->w, B->b, B->y), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+    cr_assert_eq(difu_conv2d_backward_data(e, d, B->dy, B->w, B->dx), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+    cr_assert_eq(difu_conv2d_backward_weights(e, d, B->x, B->dy, B->dw, B->db), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+}
+
+Test(conv2d, reference_matches_naive_formulas)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_REF, 2);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 3; t++) {
+            difu_conv2d_desc d = make(&shapes[s], t);
+            bufs B = make_bufs(&d, 100 + s);
+            double *y = malloc(B.ny * sizeof(double)), *dx = malloc(B.nx * sizeof(double));
+            double *dw = malloc(B.nw * sizeof(double)), *db = malloc(d.cout * sizeof(double));
+            float *f = tu_alloc(B.nx + B.ny + B.nw + d.cout);
+            naive_all(&d, &B, y, dx, dw, db);
+            run_all(e, &d, &B);
+            to_float(y, f, B.ny);
+            tu_assert_close("conv2d_fwd_ref", B.y, f, B.ny, 1e-5, 1e-5);
+            to_float(dx, f, B.nx);
+            tu_assert_close("conv2d_bwd_data_ref", B.dx, f, B.nx, 1e-5, 1e-5);
+            to_float(dw, f, B.nw);
+            tu_assert_close("conv2d_bwd_weights_ref", B.dw, f, B.nw, 1e-5, 1e-5);
+            to_float(db, f, d.cout);
+            tu_assert_close("conv2d dbias ref", B.db, f, d.cout, 1e-5, 1e-5);
+            free(y), free(dx), free(dw), free(db), tu_free(f);
+            free_bufs(&B);
+        }
+    difu_engine_destroy(e);
+}
+
+static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias)
+{
+    difu_engine *ref = tu_engine(DIFU_ISA_REF, 1);
+    bufs W = make_bufs(d, seed);
+    run_all(ref, d, &W);
+    if (!bias) {
+        cr_assert_eq(difu_conv2d_forward(ref, d, W.x, W.w, NULL, W.y), DIFU_OK);
+        cr_assert_eq(difu_conv2d_backward_weights(ref, d, W.x, W.dy, W.dw, NULL), DIFU_OK);
+    }
+    difu_isa isas[DIFU_ISA_COUNT];
+    int nv = variants(isas);
+    bufs G = make_bufs(d, seed), G1 = make_bufs(d, seed);
+    for (int v = 0; v < nv; v++)
+        for (int th = 1; th <= 2; th++) {
+            difu_engine *e = variant_engine(isas[v], th);
+            bufs *T = th == 1 ? &G1 : &G;
+            /* poison the outputs: every element must be written */
+            for (size_t i = 0; i < T->ny; i++)
+                T->y[i] = NAN;
+            for (size_t i = 0; i < T->nx; i++)
+                T->dx[i] = NAN;
+            for (size_t i = 0; i < T->nw; i++)
+                T->dw[i] = NAN;
+            cr_assert_eq(difu_conv2d_forward(e, d, T->x, T->w, bias ? T->b : NULL, T->y), DIFU_OK,
+                         "%s", difu_engine_last_error(e));
+            cr_assert_eq(difu_conv2d_backward_data(e, d, T->dy, T->w, T->dx), DIFU_OK);
+            cr_assert_eq(difu_conv2d_backward_weights(e, d, T->x, T->dy, T->dw,
+                                                      bias ? T->db : NULL), DIFU_OK);
+            char what[200];
+            snprintf(what, sizeof what,
+                     "%s threads %d n=%d cin=%d cout=%d h=%d w=%d k=%d s=%d", difu_isa_name(isas[v]),
+                     th, d->n, d->cin, d->cout, d->h, d->w, d->k, d->stride);
+            char part[240];
+            snprintf(part, sizeof part, "fwd %s", what);
+            tu_assert_close(part, T->y, W.y, T->ny, 1e-4, 1e-4);
+            snprintf(part, sizeof part, "bwd_data %s", what);
+            tu_assert_close(part, T->dx, W.dx, T->nx, 1e-4, 1e-4);
+            snprintf(part, sizeof part, "bwd_weights %s", what);
+            tu_assert_close(part, T->dw, W.dw, T->nw, 1e-4, 1e-4);
+            if (bias) {
+                snprintf(part, sizeof part, "dbias %s", what);
+                tu_assert_close(part, T->db, W.db, d->cout, 1e-4, 1e-4);
+            }
+            if (th == 2) {
+                cr_assert(memcmp(G.y, G1.y, G.ny * 4) == 0, "fwd 1 vs 2 threads differ: %s", what);
+                cr_assert(memcmp(G.dx, G1.dx, G.nx * 4) == 0, "bwd_data 1 vs 2 threads: %s", what);
+                cr_assert(memcmp(G.dw, G1.dw, G.nw * 4) == 0, "bwd_weights 1 vs 2: %s", what);
+                cr_assert(memcmp(G.db, G1.db, d->cout * 4) == 0, "dbias 1 vs 2: %s", what);
+            }
+            difu_engine_destroy(e);
+        }
+    free_bufs(&W), free_bufs(&G), free_bufs(&G1);
+    difu_engine_destroy(ref);
+}
+
+Test(conv2d, k3_stride1_variants_match_reference)
+{
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        check_variants_on(&(difu_conv2d_desc){shapes[s].n, shapes[s].cin, shapes[s].h,
+                                              shapes[s].w, shapes[s].cout, 3, 1, 1},
+                          200 + s, (int)(s % 2 == 0));
+}
+
+Test(conv2d, k3_stride2_variants_match_reference)
+{
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        check_variants_on(&(difu_conv2d_desc){shapes[s].n, shapes[s].cin, shapes[s].h,
+                                              shapes[s].w, shapes[s].cout, 3, 2, 1},
+                          300 + s, (int)(s % 2 == 1));
+}
+
+Test(conv2d, k1_variants_match_reference)
+{
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        check_variants_on(&(difu_conv2d_desc){shapes[s].n, shapes[s].cin, shapes[s].h,
+                                              shapes[s].w, shapes[s].cout, 1, 1, 0},
+                          400 + s, 1);
+}
+
+/* A shape that spans several cache blocks of k (cin*9 > kc) and images across tiles. */
+Test(conv2d, deep_channels_match_reference)
+{
+    check_variants_on(&(difu_conv2d_desc){3, 40, 5, 6, 24, 3, 1, 1}, 500, 1);
+    check_variants_on(&(difu_conv2d_desc){2, 64, 6, 6, 16, 3, 2, 1}, 501, 0);
+}
+
+/* loss = sum(y * r); dloss/dx = bwd_data(r), dloss/dw = bwd_weights(x, r), dloss/db = sum r.
+ * The conv is linear, so central differences are exact up to rounding: compare in double. */
+static double loss(difu_engine *e, const difu_conv2d_desc *d, const float *x, const float *w,
+                   const float *b, const float *r, float *y, size_t ny)
+{
+    cr_assert_eq(difu_conv2d_forward(e, d, x, w, b, y), DIFU_OK);
+    double s = 0;
+    for (size_t i = 0; i < ny; i++)
+        s += (double)y[i] * r[i];
+    return s;
+}
+
+static void finite_differences(difu_isa isa)
+{
+    difu_engine *e = tu_engine(isa, 1);
+    for (int t = 0; t < 3; t++) {
+        difu_conv2d_desc d = {2, 3, 5, 4, 4, types[t][0], types[t][1], types[t][2]};
+        bufs B = make_bufs(&d, 600 + t);
+        run_all(e, &d, &B);
+        const float h = 0.25f;
+        for (size_t i = 0; i < B.nx; i++) {
+            float keep = B.x[i];
+            B.x[i] = keep + h;
+            double lp = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.x[i] = keep - h;
+            double lm = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.x[i] = keep;
+            double fd = (lp - lm) / (2 * h);
+            cr_assert(fabs(fd - B.dx[i]) <= 1e-3 * (1 + fabs(fd)),
+                      "%s dx[%zu] k=%d s=%d: finite difference %.7g, backward %.7g",
+                      difu_isa_name(isa), i, d.k, d.stride, fd, (double)B.dx[i]);
+        }
+        for (size_t i = 0; i < B.nw; i++) {
+            float keep = B.w[i];
+            B.w[i] = keep + h;
+            double lp = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.w[i] = keep - h;
+            double lm = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.w[i] = keep;
+            double fd = (lp - lm) / (2 * h);
+            cr_assert(fabs(fd - B.dw[i]) <= 1e-3 * (1 + fabs(fd)),
+                      "%s dw[%zu] k=%d s=%d: finite difference %.7g, backward %.7g",
+                      difu_isa_name(isa), i, d.k, d.stride, fd, (double)B.dw[i]);
+        }
+        for (int i = 0; i < d.cout; i++) {
+            float keep = B.b[i];
+            B.b[i] = keep + h;
+            double lp = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.b[i] = keep - h;
+            double lm = loss(e, &d, B.x, B.w, B.b, B.dy, B.y, B.ny);
+            B.b[i] = keep;
+            double fd = (lp - lm) / (2 * h);
+            cr_assert(fabs(fd - B.db[i]) <= 1e-3 * (1 + fabs(fd)),
+                      "%s db[%d]: finite difference %.7g, backward %.7g", difu_isa_name(isa), i,
+                      fd, (double)B.db[i]);
+        }
+        free_bufs(&B);
+    }
+    difu_engine_destroy(e);
+}
+
+Test(conv2d, reference_backward_matches_finite_differences) { finite_differences(DIFU_ISA_REF); }
+
+Test(conv2d, best_isa_backward_matches_finite_differences)
+{
+    finite_differences(DIFU_ISA_COUNT);
+}
+
+Test(conv2d, output_size_and_flops)
+{
+    difu_conv2d_desc d = {128, 64, 28, 28, 128, 3, 2, 1};
+    cr_assert_eq(difu_conv2d_out_h(&d), 14);
+    cr_assert_eq(difu_conv2d_out_w(&d), 14);
+    cr_assert_float_eq(difu_conv2d_flops(&d), 2.0 * 128 * 128 * 14 * 14 * 64 * 9, 1.0);
+    difu_conv2d_desc e1 = {1, 3, 7, 5, 2, 1, 1, 0};
+    cr_assert_eq(difu_conv2d_out_h(&e1), 7);
+    cr_assert_eq(difu_conv2d_out_w(&e1), 5);
+}
+
+static void expect(difu_engine *e, difu_status got, difu_status want, const char *a,
+                   const char *b)
+{
+    const char *m = difu_engine_last_error(e);
+    cr_assert_eq(got, want, "status %s, message: %s", difu_status_name(got), m);
+    cr_assert(strstr(m, a) && (!b || strstr(m, b)), "message was: %s", m);
+}
+
+Test(conv2d, bad_arguments_give_messages)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
+    float buf[64] = {0};
+    difu_conv2d_desc d = {1, 1, 4, 4, 1, 5, 1, 2};
+    expect(e, difu_conv2d_forward(e, &d, buf, buf, NULL, buf), DIFU_ERR_UNSUPPORTED,
+           "conv2d_forward", "k=5 stride=1 pad=2");
+    d = (difu_conv2d_desc){1, 1, 4, 4, 1, 3, 3, 1};
+    expect(e, difu_conv2d_backward_data(e, &d, buf, buf, buf), DIFU_ERR_UNSUPPORTED,
+           "conv2d_backward_data", "stride=3");
+    d = (difu_conv2d_desc){0, 1, 4, 4, 1, 3, 1, 1};
+    expect(e, difu_conv2d_backward_weights(e, &d, buf, buf, buf, NULL), DIFU_ERR_INVALID_ARG,
+           "conv2d_backward_weights", "n=0");
+    d = (difu_conv2d_desc){1, 2, 4, -4, 1, 3, 1, 1};
+    expect(e, difu_conv2d_forward(e, &d, buf, buf, NULL, buf), DIFU_ERR_INVALID_ARG, "w=-4",
+           NULL);
+    d = (difu_conv2d_desc){1, 1, 4, 4, 1, 3, 1, 1};
+    expect(e, difu_conv2d_forward(e, &d, NULL, buf, NULL, buf), DIFU_ERR_INVALID_ARG,
+           "conv2d_forward: NULL buffer", NULL);
+    expect(e, difu_conv2d_backward_data(e, &d, buf, buf, NULL), DIFU_ERR_INVALID_ARG,
+           "NULL buffer", NULL);
+    expect(e, difu_conv2d_forward(e, NULL, buf, buf, NULL, buf), DIFU_ERR_INVALID_ARG,
+           "descriptor is NULL", NULL);
+    d = (difu_conv2d_desc){100000, 64, 1000, 1000, 64, 3, 1, 1};
+    expect(e, difu_conv2d_forward(e, &d, buf, buf, NULL, buf), DIFU_ERR_INVALID_ARG,
+           "too large", "n=100000");
+    difu_engine_destroy(e);
+}
