@@ -6,6 +6,9 @@
  *
  *   bench_conv [--threads 1,2] [--batch 128,1] [--shape c64_28,...] [--reps 5]
  *              [--variants ref,avx2,avx512,neon,onednn] [--ops fwd,bwd_data,bwd_weights]
+ *              [--clock wall|cpu]
+ * --clock cpu times with the process CPU clock, which does not run while the process is
+ * descheduled: steadier on a shared machine, meaningful with --threads 1 only.
  * oneDNN capped to AVX2: ONEDNN_MAX_CPU_ISA=AVX2 bench_conv --variants onednn,avx2 */
 #include <math.h>
 #include <stdio.h>
@@ -45,12 +48,13 @@ typedef struct options {
     int variant_on[V_COUNT];
     int op_on[OP_COUNT];
     int reps;
+    int cpu_clock;
 } options;
 
-static double now_s(void)
+static double now_s(int cpu_clock)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -256,7 +260,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_conv [--threads 1,2] [--batch 128,1] [--shape name,...] "
                     "[--reps N] [--variants ref,avx2,avx512,neon,onednn] "
-                    "[--ops fwd,bwd_data,bwd_weights]\nshapes:");
+                    "[--ops fwd,bwd_data,bwd_weights] [--clock wall|cpu]\nshapes:");
     for (int i = 0; i < NSHAPES; i++)
         fprintf(stderr, " %s", shapes[i].name);
     fprintf(stderr, "\n");
@@ -289,6 +293,8 @@ int main(int argc, char **argv)
             ok = parse_names(val, vnames, V_COUNT, o.variant_on);
         else if (ok && strcmp(arg, "--ops") == 0)
             ok = parse_names(val, opnames, OP_COUNT, o.op_on);
+        else if (ok && strcmp(arg, "--clock") == 0)
+            ok = (o.cpu_clock = strcmp(val, "cpu") == 0) || strcmp(val, "wall") == 0;
         else
             ok = 0;
         if (!ok) {
@@ -298,8 +304,9 @@ int main(int argc, char **argv)
         i++;
     }
     const char *cap = getenv("ONEDNN_MAX_CPU_ISA");
-    printf("# bench_conv: difu %s, oneDNN %s%s%s, reps %d (median)\n", difu_version(),
-           difu_onednn_version(), cap ? ", ONEDNN_MAX_CPU_ISA=" : "", cap ? cap : "", o.reps);
+    printf("# bench_conv: difu %s, oneDNN %s%s%s, reps %d (median), %s clock\n", difu_version(),
+           difu_onednn_version(), cap ? ", ONEDNN_MAX_CPU_ISA=" : "", cap ? cap : "", o.reps,
+           o.cpu_clock ? "process CPU" : "wall");
     printf("%-12s %-14s %-5s %-20s %-7s %3s %10s %9s\n", "op", "shape", "n", "cin->cout hxw k/s",
            "variant", "thr", "ms", "GFLOP/s");
 
@@ -356,9 +363,9 @@ int main(int argc, char **argv)
                         double times[64];
                         int reps = o.reps < 64 ? o.reps : 64;
                         for (int r = 0; r < reps; r++) {
-                            double t0 = now_s();
+                            double t0 = now_s(o.cpu_clock);
                             run_op(e, &B, op);
-                            times[r] = now_s() - t0;
+                            times[r] = now_s(o.cpu_clock) - t0;
                         }
                         qsort(times, (size_t)reps, sizeof times[0], cmp_double);
                         double med = reps % 2 ? times[reps / 2]

@@ -5,6 +5,7 @@
  * once beforehand. One line per case: op, elements, ISA, threads, median ms, Gelem/s, GB/s moved.
  *
  *   bench_update [--reps 9] [--threads 1,2]
+ *                [--ops randn,q_sample,sampler_step,adam_ema,sum_squares]
  * Sizes: noise ops on a batch of 128 fmnist images (128 x 784) and on 16M elements; Adam and the
  * sum over the 6,472,705 parameters of fmnist-s. */
 #include <math.h>
@@ -171,7 +172,7 @@ static void init_params(bufs *B)
 
 int main(int argc, char **argv)
 {
-    int reps = 9, threads[4] = {1, 2}, nthreads = 2;
+    int reps = 9, threads[4] = {1, 2}, nthreads = 2, op_on[OP_COUNT] = {1, 1, 1, 1, 1};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
@@ -183,8 +184,13 @@ int main(int argc, char **argv)
             nthreads = 0;
             for (char *s = strtok(argv[++i], ","); s && nthreads < 4; s = strtok(NULL, ","))
                 threads[nthreads++] = atoi(s);
+        } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
+            memset(op_on, 0, sizeof op_on);
+            for (char *s = strtok(argv[++i], ","); s; s = strtok(NULL, ","))
+                for (int op = 0; op < OP_COUNT; op++)
+                    op_on[op] |= strcmp(s, op_names[op]) == 0;
         } else {
-            fprintf(stderr, "usage: bench_update [--reps 9] [--threads 1,2]\n");
+            fprintf(stderr, "usage: bench_update [--reps 9] [--threads 1,2] [--ops randn,...]\n");
             return 2;
         }
     }
@@ -219,6 +225,8 @@ int main(int argc, char **argv)
     printf("%-12s %10s %-7s %3s %10s %9s %8s\n", "op", "elements", "isa", "thr", "ms",
            "Gelem/s", "GB/s");
     for (int op = 0; op < OP_COUNT; op++) {
+        if (!op_on[op])
+            continue;
         int64_t sizes[2] = {128 * 784, nmax};
         if (op == OP_ADAM || op == OP_SUMSQ)
             sizes[0] = sizes[1] = PARAMS_S;

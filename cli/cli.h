@@ -4,5 +4,11 @@
 #define DIFU_CLI_H
 
 int difu_cmd_info(int argc, char **argv);
+int difu_cmd_model(int argc, char **argv);
+int difu_cmd_init(int argc, char **argv);
+int difu_cmd_predict(int argc, char **argv);
+int difu_cmd_digest(int argc, char **argv);
+int difu_cmd_train(int argc, char **argv);
+int difu_cmd_sample(int argc, char **argv);
 
 #endif /* DIFU_CLI_H */

@@ -12,6 +12,12 @@ typedef struct command {
 
 static const command commands[] = {
     {"info", difu_cmd_info, "CPU features, the kernel chosen per slot, threads, library versions"},
+    {"model", difu_cmd_model, "a model's tensors, parameter count, GFLOP per image, activation memory"},
+    {"init", difu_cmd_init, "write a freshly initialised checkpoint"},
+    {"predict", difu_cmd_predict, "run the denoiser on a batch file (x, t, y) and write eps"},
+    {"digest", difu_cmd_digest, "XXH3-64 digests of safetensors files, checked against stored ones"},
+    {"train", difu_cmd_train, "train a diffusion model (checkpoints, loss.csv, sample grids)"},
+    {"sample", difu_cmd_sample, "draw images from a checkpoint with DDPM or DDIM"},
 };
 
 static void usage(FILE *f)

@@ -34,6 +34,11 @@ typedef struct difu_ckpt_meta {
     const char *key, *value;
 } difu_ckpt_meta;
 
+/* Writes the model config, blocks (each tensor of m under prefix + name, from data laid out like
+ * difu_model_params(m)), extras and the caller's metadata (keys must not be one of difu's own
+ * listed above) atomically to path. Tensor names must be unique across blocks and extras.
+ * Failures (DIFU_ERR_IO: folder missing or read-only, disk full, RLIMIT_FSIZE...) keep the
+ * previous file. */
 difu_status difu_checkpoint_save(difu_engine *e, const char *path, difu_model *m,
                                  const difu_ckpt_block *blocks, int n_blocks,
                                  const difu_ckpt_tensor *extras, int n_extras,
@@ -47,8 +52,15 @@ difu_status difu_checkpoint_open(difu_engine *e, const char *path, difu_checkpoi
 void difu_checkpoint_close(difu_checkpoint *c);
 
 /* The model config: from "difu.config", or inferred from the tensor shapes (widths, levels,
- * res blocks, attention, classes) with the GroupNorm rule of a preset of the same structure. */
+ * res blocks, attention, classes) with the GroupNorm rule of a preset of the same structure.
+ * Same as difu_checkpoint_config_for(c, 0, cfg). */
 difu_status difu_checkpoint_config(difu_checkpoint *c, difu_model_config *cfg);
+/* img_size > 0: the input size to assume when the config must be inferred (attention
+ * resolutions depend on it; e.g. the batch's H). 0: a preset's size when the structure matches
+ * one, else 28. Ignored when the file has "difu.config". */
+difu_status difu_checkpoint_config_for(difu_checkpoint *c, int img_size, difu_model_config *cfg);
+/* Whether the config comes from "difu.config" (1) or must be inferred from shapes (0). */
+int difu_checkpoint_has_config(const difu_checkpoint *c);
 
 /* Copies the tensors under `prefix` into `block` (laid out like difu_model_params of m; NULL
  * means m's own parameters). Every tensor of the model must be present as F32 with its shape;
@@ -60,5 +72,18 @@ difu_status difu_checkpoint_load_block(difu_checkpoint *c, difu_model *m, const 
 int difu_checkpoint_has_prefix(const difu_checkpoint *c, const char *prefix);
 /* The underlying file, for extras: difu_st_find / difu_st_data / difu_st_meta_get. */
 const difu_safetensors *difu_checkpoint_file(const difu_checkpoint *c);
+/* The path given to difu_checkpoint_open. */
+const char *difu_checkpoint_path(const difu_checkpoint *c);
+
+/* The digests stored in s's "difu.xxh3" (absent: *has_digests = 0, OK). digest[i] and present[i]
+ * (arrays of s->n_tensors) get tensor i's stored digest and whether there is one. A malformed
+ * value or a digest for a tensor the file lacks is DIFU_ERR_FORMAT naming source and the tensor. */
+difu_status difu_checkpoint_stored_digests(difu_engine *e, const difu_safetensors *s,
+                                           const char *source, uint64_t *digest, int *present,
+                                           int *has_digests);
+
+/* Fails early (DIFU_ERR_IO, naming the folder) unless a checkpoint can be written at path:
+ * call it before a long run so a missing or read-only folder is reported at once. */
+difu_status difu_checkpoint_check_writable(difu_engine *e, const char *path);
 
 #endif /* DIFU_CHECKPOINT_H */

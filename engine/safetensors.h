@@ -57,3 +57,39 @@ int64_t difu_st_numel(const difu_st_tensor *t);
 const char *difu_st_meta_get(const difu_safetensors *s, const char *key);
 
 #endif /* DIFU_SAFETENSORS_H */
+
+/* ---------------------------------------------------------------- writing (safetensors_write.c)
+ * Files are written atomically: a temporary file next to the target (same folder), all bytes,
+ * fsync, rename over the target, fsync of the folder. On any failure the temporary is removed,
+ * the previous file (if any) is untouched and the message names the file and the reason (missing
+ * or read-only folder, no space, file size limit...). A process that may hit RLIMIT_FSIZE should
+ * ignore SIGXFSZ, so the write fails with EFBIG instead of killing it. A successful write also
+ * removes temporaries of the same target left by writers killed before their rename (so two
+ * processes must not write the same file at once). */
+
+/* One tensor to write: numel * itemsize bytes of little-endian data. */
+typedef struct difu_st_out {
+    const char *name;
+    difu_st_dtype dtype;
+    int ndim;
+    int64_t shape[DIFU_ST_MAX_DIMS];
+    const void *data;
+} difu_st_out;
+
+typedef struct difu_st_kv {
+    const char *key, *value;
+} difu_st_kv;
+
+/* Writes the tensors in order (names unique, non-empty, not "__metadata__"; data packed in the
+ * same order) with the metadata pairs (keys unique). The header is compact JSON padded with
+ * spaces so the data starts at a multiple of 8. */
+difu_status difu_st_write(difu_engine *e, const char *path, const difu_st_out *tensors, int n,
+                          const difu_st_kv *meta, int n_meta);
+
+/* Checks that the folder that would hold `path` exists and accepts new files (creates and
+ * removes a temporary there), so a long job can fail before it starts rather than at its first
+ * save. */
+difu_status difu_st_check_writable(difu_engine *e, const char *path);
+
+/* XXH3-64 of a buffer (the digest checkpoints store per tensor). */
+uint64_t difu_st_digest(const void *data, size_t bytes);

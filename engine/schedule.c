@@ -6,24 +6,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *difu_schedule_kind_name(difu_schedule_kind k)
-{
-    static const char *const names[DIFU_SCHEDULE_COUNT] = {"linear", "cosine"};
-    return (k >= 0 && k < DIFU_SCHEDULE_COUNT) ? names[k] : "unknown schedule";
-}
+#define NAMED_ENUM(type, count, fname, pname, ...)                                           \
+    const char *fname(type v)                                                                  \
+    {                                                                                          \
+        static const char *const names[count] = {__VA_ARGS__};                                 \
+        return ((int)v >= 0 && (int)v < count) ? names[v] : "unknown";                         \
+    }                                                                                          \
+    int pname(const char *text)                                                                \
+    {                                                                                          \
+        for (int i = 0; text && i < count; i++)                                                \
+            if (strcmp(text, fname((type)i)) == 0)                                             \
+                return i;                                                                      \
+        return -1;                                                                             \
+    }
 
-int difu_schedule_kind_parse(const char *text)
-{
-    for (int i = 0; text && i < DIFU_SCHEDULE_COUNT; i++)
-        if (strcmp(text, difu_schedule_kind_name((difu_schedule_kind)i)) == 0)
-            return i;
-    return -1;
-}
+NAMED_ENUM(difu_schedule_kind, DIFU_SCHEDULE_COUNT, difu_schedule_kind_name,
+           difu_schedule_kind_parse, "linear", "cosine")
+NAMED_ENUM(difu_ddpm_variance, DIFU_DDPM_VAR_COUNT, difu_ddpm_variance_name,
+           difu_ddpm_variance_parse, "beta", "posterior")
+NAMED_ENUM(difu_spacing, DIFU_SPACING_COUNT, difu_spacing_name, difu_spacing_parse, "uniform",
+           "trailing")
+NAMED_ENUM(difu_sampler_kind, DIFU_SAMPLER_COUNT, difu_sampler_kind_name, difu_sampler_kind_parse,
+           "ddpm", "ddim")
 
+/* f(t) = cos^2(((t / T) + s) / (1 + s) * pi / 2), alpha_bar(t) = f(t) / f(0). */
 static double cosine_f(double t, int T)
 {
     const double s = 0.008;
-    double c = cos((t / T + s) / (1 + s) * M_PI / 2);
+    double c = cos((t / T + s) / (1 + s) * 3.14159265358979323846 / 2);
     return c * c;
 }
 
@@ -91,20 +101,36 @@ static void set_x0_terms(difu_sampler_coefs *c, double ab, int clip_x0)
     c->clip_x0 = clip_x0;
 }
 
-difu_sampler_coefs difu_ddpm_coefs(const difu_schedule *s, int t, difu_ddpm_variance var,
-                                   int clip_x0)
+/* Posterior q(x_prev | x_t, x0) of a step whose beta is `beta`: mean = c_x0 x0 + c_xt x_t. */
+static difu_sampler_coefs ddpm_step(double ab, double ab_prev, double beta, int last,
+                                    difu_ddpm_variance var, int clip_x0)
 {
     difu_sampler_coefs c;
     memset(&c, 0, sizeof c);
-    double ab = s->alpha_bar[t], ab_prev = t > 0 ? s->alpha_bar[t - 1] : 1.0;
-    double beta = s->beta[t], alpha = 1.0 - beta;
+    double alpha = 1.0 - beta;
     set_x0_terms(&c, ab, clip_x0);
     c.c_x0 = (float)(beta * sqrt(ab_prev) / (1.0 - ab));
     c.c_xt = (float)((1.0 - ab_prev) * sqrt(alpha) / (1.0 - ab));
     c.c_dir = 0.0f;
     double var_t = var == DIFU_DDPM_VAR_BETA ? beta : beta * (1.0 - ab_prev) / (1.0 - ab);
-    c.sigma = t > 0 ? (float)sqrt(var_t) : 0.0f;
+    c.sigma = last ? 0.0f : (float)sqrt(var_t);
     return c;
+}
+
+difu_sampler_coefs difu_ddpm_coefs(const difu_schedule *s, int t, difu_ddpm_variance var,
+                                   int clip_x0)
+{
+    double ab_prev = t > 0 ? s->alpha_bar[t - 1] : 1.0;
+    return ddpm_step(s->alpha_bar[t], ab_prev, s->beta[t], t == 0, var, clip_x0);
+}
+
+difu_sampler_coefs difu_ddpm_coefs_between(const difu_schedule *s, int t, int t_prev,
+                                           difu_ddpm_variance var, int clip_x0)
+{
+    if (t_prev == t - 1)
+        return difu_ddpm_coefs(s, t, var, clip_x0);
+    double ab = s->alpha_bar[t], ab_prev = t_prev >= 0 ? s->alpha_bar[t_prev] : 1.0;
+    return ddpm_step(ab, ab_prev, 1.0 - ab / ab_prev, t_prev < 0, var, clip_x0);
 }
 
 difu_sampler_coefs difu_ddim_coefs(const difu_schedule *s, int t, int t_prev, double eta,

@@ -1,21 +1,11 @@
 /* schedule.h: noise schedules (linear, cosine) and the coefficients of the forward process and
- * of the DDPM and DDIM reverse steps, computed in double. */
+ * of the DDPM and DDIM reverse steps, computed in double (internal; the enums are in difu.h). */
 #ifndef DIFU_SCHEDULE_H
 #define DIFU_SCHEDULE_H
 
 #include <stddef.h>
 
 #include "difu.h"
-
-typedef enum difu_schedule_kind {
-    DIFU_SCHEDULE_LINEAR = 0, /* betas linear from 1e-4 to 0.02 (scaled by 1000/T), DDPM */
-    DIFU_SCHEDULE_COSINE,     /* Nichol & Dhariwal, s = 0.008, betas capped at 0.999 */
-    DIFU_SCHEDULE_COUNT
-} difu_schedule_kind;
-
-const char *difu_schedule_kind_name(difu_schedule_kind k);
-/* Returns -1 when the text names no schedule. */
-int difu_schedule_kind_parse(const char *text);
 
 typedef struct difu_schedule {
     difu_schedule_kind kind;
@@ -32,31 +22,26 @@ void difu_schedule_free(difu_schedule *s);
 /* x_t = a x_0 + b eps: a = sqrt(alpha_bar_t), b = sqrt(1 - alpha_bar_t). */
 void difu_schedule_q_coefs(const difu_schedule *s, int t, float *a, float *b);
 
-typedef enum difu_ddpm_variance {
-    DIFU_DDPM_VAR_BETA = 0,  /* sigma_t^2 = beta_t */
-    DIFU_DDPM_VAR_POSTERIOR, /* sigma_t^2 = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) */
-    DIFU_DDPM_VAR_COUNT
-} difu_ddpm_variance;
-
 /* The ancestral step t -> t-1 as difu_sampler_coefs: the posterior mean written through the
  * predicted x0 (identical to 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) when
  * clip_x0 is 0), and sigma (0 at t = 0: the last step adds no noise). */
 difu_sampler_coefs difu_ddpm_coefs(const difu_schedule *s, int t, difu_ddpm_variance var,
                                    int clip_x0);
 
+/* The same for a respaced chain t -> t_prev (t_prev < t; -1 for the last step): the step's beta
+ * is 1 - alpha_bar_t / alpha_bar_{t_prev} (improved-diffusion's respacing). With t_prev = t - 1
+ * this is difu_ddpm_coefs. */
+difu_sampler_coefs difu_ddpm_coefs_between(const difu_schedule *s, int t, int t_prev,
+                                           difu_ddpm_variance var, int clip_x0);
+
 /* The DDIM step t -> t_prev (t_prev = -1 for the last step, where alpha_bar = 1), with
  * sigma = eta sqrt((1 - ab_prev) / (1 - ab_t)) sqrt(1 - ab_t / ab_prev). */
 difu_sampler_coefs difu_ddim_coefs(const difu_schedule *s, int t, int t_prev, double eta,
                                    int clip_x0);
 
-typedef enum difu_spacing {
-    DIFU_SPACING_UNIFORM = 0, /* t_i = i * T / steps, i = 0..steps-1 (DDIM's "uniform") */
-    DIFU_SPACING_TRAILING,    /* t_i = round(T - i * T / steps) - 1 (ends exactly at T-1) */
-    DIFU_SPACING_COUNT
-} difu_spacing;
-
-/* Writes `steps` timesteps in decreasing order (the order they are visited) into out.
- * Returns DIFU_ERR_INVALID_ARG unless 1 <= steps <= T. */
+/* Writes `steps` timesteps in decreasing order (the order they are visited) into out; with
+ * steps == T both spacings give T-1, ..., 0. Returns DIFU_ERR_INVALID_ARG unless
+ * 1 <= steps <= T. */
 difu_status difu_sampling_timesteps(int T, int steps, difu_spacing spacing, int *out);
 
 #endif /* DIFU_SCHEDULE_H */

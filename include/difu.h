@@ -10,6 +10,7 @@
 #ifndef DIFU_H
 #define DIFU_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -445,6 +446,198 @@ void difu_model_set_dropout_key(difu_model *m, uint64_t seed, uint64_t step);
 difu_status difu_model_activation_bytes(difu_model *m, int n, int train, size_t *out);
 /* Forward cost per image, 2 * MACs of the convolutions, linears and attention products. */
 double difu_model_forward_flops(const difu_model *m);
+
+
+/* ---------------------------------------------------------------- training and sampling
+ * The diffusion process of shared/MODEL.md: a noise schedule, epsilon-prediction training with
+ * Adam + EMA (difu_trainer), and DDPM / DDIM sampling with classifier-free guidance (difu_sample).
+ * Every random draw is counter-based, keyed by (seed, step, image): a run resumed from a
+ * checkpoint repeats the run that never stopped bit for bit, and samples do not depend on the
+ * thread count or the batch split. */
+
+typedef enum difu_schedule_kind {
+    DIFU_SCHEDULE_LINEAR = 0, /* betas linear from 1e-4 to 0.02 (scaled by 1000/T), DDPM */
+    DIFU_SCHEDULE_COSINE,     /* Nichol & Dhariwal, s = 0.008, betas capped at 0.999 */
+    DIFU_SCHEDULE_COUNT
+} difu_schedule_kind;
+
+const char *difu_schedule_kind_name(difu_schedule_kind k);
+/* Returns -1 when the text names no schedule. */
+int difu_schedule_kind_parse(const char *text);
+
+typedef enum difu_ddpm_variance {
+    DIFU_DDPM_VAR_BETA = 0,  /* sigma_t^2 = beta_t */
+    DIFU_DDPM_VAR_POSTERIOR, /* sigma_t^2 = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) */
+    DIFU_DDPM_VAR_COUNT
+} difu_ddpm_variance;
+
+const char *difu_ddpm_variance_name(difu_ddpm_variance v); /* "beta", "posterior" */
+int difu_ddpm_variance_parse(const char *text);            /* -1 when unknown */
+
+typedef enum difu_spacing {
+    DIFU_SPACING_UNIFORM = 0, /* t_i = floor(i * T / steps), i = 0..steps-1 (DDIM's "uniform") */
+    DIFU_SPACING_TRAILING,    /* t_i = round(T - i * T / steps) - 1 (starts exactly at T-1) */
+    DIFU_SPACING_COUNT
+} difu_spacing;
+
+const char *difu_spacing_name(difu_spacing s); /* "uniform", "trailing" */
+int difu_spacing_parse(const char *text);      /* -1 when unknown */
+
+typedef enum difu_sampler_kind {
+    DIFU_SAMPLER_DDPM = 0, /* ancestral sampling, fresh noise at every step */
+    DIFU_SAMPLER_DDIM,     /* Song et al.: eta = 0 deterministic, eta = 1 DDPM-like variance */
+    DIFU_SAMPLER_COUNT
+} difu_sampler_kind;
+
+const char *difu_sampler_kind_name(difu_sampler_kind k); /* "ddpm", "ddim" */
+int difu_sampler_kind_parse(const char *text);           /* -1 when unknown */
+
+typedef struct difu_sample_params {
+    difu_sampler_kind sampler;
+    difu_schedule_kind schedule; /* the schedule the model was trained with */
+    int T;                       /* its length */
+    int steps;                   /* reverse steps, in [1, T]; 0 = T for DDPM, 50 for DDIM. DDPM
+                                    with steps < T takes the sub-chain on the spacing's timesteps
+                                    with the respaced betas (1 - ab_t / ab_prev) */
+    float eta;                   /* DDIM only, >= 0 */
+    difu_ddpm_variance variance; /* DDPM only */
+    difu_spacing spacing;        /* timesteps when steps < T */
+    int clip_x0;                 /* clamp the predicted x0 to [-1, 1]: 1 on, 0 off, -1 default
+                                    (on for DDPM, off for DDIM) */
+    float guidance;              /* w in eps = eps_null + w (eps_cond - eps_null); 1 = the
+                                    conditional model alone (one forward), 0 = the null class
+                                    alone. Ignored by unconditional models */
+    uint64_t seed;               /* noise of image i: (seed, step key, stream i) */
+    int batch;                   /* images per reverse pass (the forward runs 2 x batch with
+                                    guidance); >= 1 */
+    /* Called after each reverse step of each batch with (steps done, steps in all); may be NULL. */
+    void (*progress)(int64_t done, int64_t total, void *ctx);
+    void *progress_ctx;
+} difu_sample_params;
+
+/* ddpm, linear, T 1000, steps 0, eta 0, posterior variance, trailing spacing, clip_x0 -1,
+ * guidance 2, seed 0, batch 64. */
+difu_sample_params difu_sample_params_default(void);
+
+/* Draws n images [n, in_ch, S, S] with model m (created on engine e) into images. labels [n]:
+ * class of each image in [0, num_classes), or num_classes for the null class; NULL means all null
+ * (and is required for unconditional models). Image i's noise depends only on (seed, i), so
+ * neither the thread count nor `batch` changes a bit of the result. */
+difu_status difu_sample(difu_engine *e, difu_model *m, const difu_sample_params *p, int n,
+                        const int64_t *labels, float *images);
+
+/* What a checkpoint says about how its model was trained (defaults linear / 1000 when it holds
+ * no trainer state, e.g. a PyTorch state_dict). */
+typedef struct difu_ckpt_info {
+    difu_schedule_kind schedule;
+    int T;
+    int64_t step;    /* training steps done; -1 when unknown */
+    int has_ema;     /* an "ema." block is present */
+    int used_ema;    /* difu_load_model loaded the EMA weights */
+} difu_ckpt_info;
+
+/* Creates a model from a checkpoint (config from its metadata or shapes) and loads its weights:
+ * use_ema 1 = the EMA block (an error when absent), 0 = the raw weights, -1 = EMA when present.
+ * The caller owns *out (difu_model_destroy). */
+difu_status difu_load_model(difu_engine *e, const char *path, int use_ema, difu_model **out,
+                            difu_ckpt_info *info);
+
+typedef struct difu_train_progress difu_train_progress;
+
+typedef struct difu_train_params {
+    const char *data;         /* dataset spec (difu_dataset_open) */
+    const char *model;        /* preset name (difu_model_preset) */
+    const char *out_dir;      /* created when missing; must be writable */
+    int64_t steps;            /* train until this many steps are done (>= 1) */
+    int batch;                /* >= 1 */
+    float lr, beta1, beta2, adam_eps;
+    float weight_decay;       /* decoupled (AdamW), >= 0 */
+    int64_t warmup;           /* linear lr warm-up over this many steps; 0 = none */
+    float clip;               /* gradient-norm clip; 0 = none */
+    float ema_decay;          /* in [0, 1); applied as min(ema_decay, (1 + s) / (10 + s)) */
+    int cond;                 /* class-conditional (needs labels) with label dropout */
+    float label_dropout;      /* p of replacing the label by the null class, in [0, 1] */
+    difu_schedule_kind schedule;
+    int T;
+    uint64_t seed;            /* model init, data order, t, label dropout, noise */
+    int flip;                 /* random horizontal flips */
+    int64_t limit;            /* > 0: only the first `limit` images */
+    int64_t ckpt_every;       /* checkpoint period in steps; 0 = only at the end */
+    int64_t sample_every;     /* samples-STEP.png period; 0 = none */
+    int sample_steps;         /* DDIM steps of those grids */
+    int sample_per_class;     /* grid columns (images per class row, or per row unconditional) */
+    float sample_guidance;
+    int max_bad_steps;        /* stop after this many non-finite steps in a row (>= 1) */
+    int write_files;          /* 0: no loss.csv, samples, plot or checkpoints (benchmarks) */
+    /* Nonzero makes difu_trainer_run finish the current step, write a checkpoint and return
+     * (set it from a signal handler). May be NULL. */
+    const volatile sig_atomic_t *stop;
+    /* Called after every step and every file written; may be NULL. */
+    void (*progress)(const difu_train_progress *p, void *ctx);
+    void *progress_ctx;
+} difu_train_params;
+
+typedef enum difu_train_event {
+    DIFU_TRAIN_STEP = 0,      /* a step finished (possibly skipped) */
+    DIFU_TRAIN_CHECKPOINT,    /* path = the checkpoint written */
+    DIFU_TRAIN_SAMPLES,       /* path = the sample grid written */
+    DIFU_TRAIN_EVENT_COUNT
+} difu_train_event;
+
+struct difu_train_progress {
+    difu_train_event event;
+    const char *path;
+    int64_t step, steps;      /* steps done, steps wanted */
+    int64_t first_step;       /* the step this run started from (resume) */
+    float loss, loss_smooth;  /* this step's loss and an EMA over steps (decay 0.98) */
+    float lr, grad_norm;
+    double img_per_s;         /* images per second over this run so far */
+    double elapsed_s;         /* wall time of this run */
+    int skipped;              /* this step was skipped (non-finite loss or gradient) */
+    int64_t skipped_total;
+};
+
+/* lr 2e-4, betas 0.9 / 0.999, eps 1e-8, weight decay 0, warm-up 0, clip 1, EMA 0.9999, label
+ * dropout 0.1, linear schedule, T 1000, seed 0, batch 128, ckpt_every 0, sample_every 0,
+ * sample_steps 50, sample_per_class 10, sample_guidance 2, max_bad_steps 10, write_files 1;
+ * data, model and out_dir NULL. */
+difu_train_params difu_train_params_default(void);
+
+/* Fills p's data, model, batch, seed, cond, flip, limit, schedule, T and the optimizer settings
+ * from a checkpoint written by a trainer (strings are owned by the engine until the next call).
+ * Used to resume with the same settings. */
+difu_status difu_train_params_from_checkpoint(difu_engine *e, const char *path,
+                                              difu_train_params *p);
+
+typedef struct difu_trainer difu_trainer;
+
+/* Checks the params, opens the data, creates the model, and checks out_dir is writable (creating
+ * it when missing). With resume non-NULL, loads weights, EMA, Adam moments and trainer state from
+ * that checkpoint: its data, model, batch, seed, cond, flip, limit, schedule and T must equal p's.
+ * The caller owns *out (difu_trainer_destroy). Messages are on the engine. */
+difu_status difu_trainer_create(difu_engine *e, const difu_train_params *p, const char *resume,
+                                difu_trainer **out);
+void difu_trainer_destroy(difu_trainer *t);
+
+/* One training step (batch, t, label dropout, q_sample, forward + backward, clip, Adam + EMA,
+ * loss.csv row). A non-finite loss or gradient skips the update (*skipped = 1); after
+ * max_bad_steps in a row it fails with DIFU_ERR_NUMERIC. out may be NULL. */
+difu_status difu_trainer_step(difu_trainer *t, difu_train_progress *out);
+/* Steps until p->steps are done or *p->stop, with checkpoints and sample grids at their periods;
+ * then a final checkpoint and loss.png. *interrupted tells whether stop ended it (may be NULL). */
+difu_status difu_trainer_run(difu_trainer *t, int *interrupted);
+/* Writes the checkpoint (weights, "ema.", "adam.m.", "adam.v.", "train.*" state) atomically. */
+difu_status difu_trainer_save(difu_trainer *t, const char *path);
+/* Writes an n_per_class x classes grid (n_per_class x n_per_class unconditional) from the EMA
+ * weights with DDIM at sample_steps. */
+difu_status difu_trainer_write_samples(difu_trainer *t, const char *path);
+
+int64_t difu_trainer_steps_done(const difu_trainer *t);
+difu_model *difu_trainer_model(difu_trainer *t);
+/* The EMA weights and the Adam moments, laid out like difu_model_params (n_floats each). */
+const float *difu_trainer_ema(const difu_trainer *t);
+const float *difu_trainer_adam_m(const difu_trainer *t);
+const float *difu_trainer_adam_v(const difu_trainer *t);
 
 #ifdef __cplusplus
 }

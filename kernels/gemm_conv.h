@@ -32,6 +32,30 @@ void difu_pack_b_taps_avx2(const void *ctx, int j0, int cols, int p0, int kc, in
 void difu_pack_b_taps_avx512(const void *ctx, int j0, int cols, int p0, int kc, int nr,
                              float *dst);
 
+/* The shifted-pointer convolution micro-kernels (difu_conv_shift_fn, difu_conv_dot_fn). */
+void f32_conv_shift_4x2v_ref(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                             const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                             int accumulate);
+void f32_conv_dot_2x3_ref(int64_t nvec, const float *const *dy, const float *b,
+                          const int32_t *boff, float *out);
+void f32_conv_shift_4x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                             int accumulate);
+void f32_conv_dot_4x3_avx2(int64_t nvec, const float *const *dy, const float *b,
+                           const int32_t *boff, float *out);
+void f32_conv_shift_8x3v_avx512(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                                const float *b, const int32_t *boff, int nv, float *c,
+                                int64_t ldc, int accumulate);
+void f32_conv_dot_4x6_avx512(int64_t nvec, const float *const *dy, const float *b,
+                             const int32_t *boff, float *out);
+void f32_conv_shift_8x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                             int accumulate);
+void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
+                           const int32_t *boff, float *out);
+/* Per-thread scratch bytes of the shifted convolutions with u (0 when u has no shift kernels). */
+size_t difu_conv_shift_scratch_bytes(const difu_gemm_ukernel *u);
+
 /* Registers the packed GEMM and the implicit-GEMM convolutions on micro-kernel u, with slot
  * names "<op>_<suffix>" (e.g. "conv2d_fwd_avx2"), and raises the scratch to what they need. */
 void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u);

@@ -1,14 +1,16 @@
-/* gemm_register.c: puts the ISA-generic packed GEMM and implicit-GEMM convolutions into a kernel
- * table on a given micro-kernel; each ISA's register_gemm_conv_<isa>.c calls it. */
+/* gemm_register.c: puts the ISA-generic packed GEMM and the shifted / implicit-GEMM convolutions
+ * into a kernel table on a given micro-kernel set; each ISA's register_gemm_conv_<isa>.c calls it. */
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u)
 {
     k->gemm_ukernel = *u;
     k->gemm = difu_gemm_packed;
-    k->conv2d_fwd = difu_conv2d_fwd_igemm;
-    k->conv2d_bwd_data = difu_conv2d_bwd_data_igemm;
-    k->conv2d_bwd_weights = difu_conv2d_bwd_weights_igemm;
+    /* The shifted drivers hand the shapes they do not cover to the implicit-GEMM ones. */
+    k->conv2d_fwd = u->shift.fn ? difu_conv2d_fwd_shift : difu_conv2d_fwd_igemm;
+    k->conv2d_bwd_data = u->shift.fn ? difu_conv2d_bwd_data_shift : difu_conv2d_bwd_data_igemm;
+    k->conv2d_bwd_weights =
+        u->shift.fn ? difu_conv2d_bwd_weights_shift : difu_conv2d_bwd_weights_igemm;
     static const char *const names[DIFU_ISA_COUNT][4] = {
         {"gemm_packed_ref", "conv2d_fwd_igemm_ref", "conv2d_bwd_data_igemm_ref",
          "conv2d_bwd_weights_igemm_ref"},
@@ -23,7 +25,9 @@ void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u)
         k->names[slots[i]] = names[u->isa][i];
         k->isas[slots[i]] = u->isa;
     }
-    size_t need = difu_gemm_scratch_bytes(u);
+    size_t need = difu_gemm_scratch_bytes(u), shift = difu_conv_shift_scratch_bytes(u);
+    if (need < shift)
+        need = shift;
     if (k->scratch_per_thread < need)
         k->scratch_per_thread = need;
 }

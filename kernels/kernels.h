@@ -29,12 +29,32 @@ typedef struct difu_kernels difu_kernels;
 typedef void (*difu_gemm_ukernel_fn)(int kc, const float *a, const float *b, float *c, int64_t ldc,
                                      int accumulate);
 
+/* Shifted-pointer convolution micro-kernel (kernels/conv2d_shift.c): for i < mr, j < nv*vl,
+ *   c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + sum over p < kc of a[i*lda + aoff[p]] * b[boff[p] + j],
+ * summed in p order; 1 <= nv <= the kernel's nv_max. B is read in place from a zero-padded slab,
+ * A (weights) in place through the offset table. */
+typedef void (*difu_conv_shift_fn)(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                                   const float *b, const int32_t *boff, int nv, float *c,
+                                   int64_t ldc, int accumulate);
+/* Dot micro-kernel of the shifted backward-weights: for i < mr, j < nk,
+ *   out[i*nk + j] = sum over q < nvec*vl of dy[i][q] * b[boff[j] + q]. */
+typedef void (*difu_conv_dot_fn)(int64_t nvec, const float *const *dy, const float *b,
+                                 const int32_t *boff, float *out);
+
+typedef struct difu_conv_shift_ukernels {
+    difu_conv_shift_fn fn; /* NULL: this ISA has none, the convolutions use implicit GEMM only */
+    int mr, vl, nv_max;    /* rows, floats per vector, vectors per tile */
+    difu_conv_dot_fn dot;
+    int dot_mr, dot_nk;
+} difu_conv_shift_ukernels;
+
 typedef struct difu_gemm_ukernel {
     int mr, nr;
     int mc, kc, nc; /* cache blocks of the packed driver: multiples of mr, -, nr */
     difu_gemm_ukernel_fn fn;
     /* This ISA's im2col B packer (difu_pack_b_taps in kernels/conv2d_pack.h); NULL: generic. */
     void (*pack_b_conv)(const void *ctx, int j0, int cols, int p0, int kc, int nr, float *dst);
+    difu_conv_shift_ukernels shift; /* for 3x3 stride-1 and 1x1 convolutions */
     const char *name; /* e.g. "f32_gemm_6x16_avx2" */
     difu_isa isa;
 } difu_gemm_ukernel;
@@ -74,6 +94,18 @@ void difu_conv2d_bwd_data_igemm(const difu_kernels *k, const difu_conv2d_desc *d
                                 const float *dy, const float *weight, float *dx, void *scratch,
                                 int ith, int nth);
 void difu_conv2d_bwd_weights_igemm(const difu_kernels *k, const difu_conv2d_desc *d,
+                                   const float *x, const float *dy, float *dweight, float *dbias,
+                                   void *scratch, int ith, int nth);
+/* Shifted-pointer convolutions (kernels/conv2d_shift.c) for k=3 stride 1 pad 1 and k=1 stride 1
+ * pad 0 on the table's gemm_ukernel.shift kernels; they hand other shapes, and shapes whose slab
+ * does not fit the scratch, to the implicit-GEMM drivers above. */
+void difu_conv2d_fwd_shift(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                           const float *weight, const float *bias, float *y, void *scratch,
+                           int ith, int nth);
+void difu_conv2d_bwd_data_shift(const difu_kernels *k, const difu_conv2d_desc *d,
+                                const float *dy, const float *weight, float *dx, void *scratch,
+                                int ith, int nth);
+void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc *d,
                                    const float *x, const float *dy, float *dweight, float *dbias,
                                    void *scratch, int ith, int nth);
 /* Per-thread scratch bytes the drivers above need with micro-kernel u. */

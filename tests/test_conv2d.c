@@ -1,8 +1,10 @@
 /* test_conv2d.c: conv2d forward, backward-data, backward-weights (+ bias gradient) for k=3 s1 p1,
  * k=3 s2 p1 and k=1 s1 p0. The reference against naive scatter formulas written here; every variant
- * (the implicit-GEMM drivers on the plain-C micro-kernel and on each runnable SIMD ISA) against the
- * reference on full tiles, tails, size 1 and odd primes at 1 and 2 threads, with 1 vs 2 threads
- * bit-identical; backward passes against finite differences of the forward; bad arguments. */
+ * (the shifted-pointer and the implicit-GEMM drivers, each on the plain-C micro-kernels and on each
+ * runnable SIMD ISA) against the reference on full tiles, tails, size 1 and odd primes at 1 and 2
+ * threads, with 1 vs 2 threads bit-identical; shapes that make garbage columns, several images per
+ * slab with a partial last slab, row bands and the implicit-GEMM fallback; backward passes against
+ * finite differences of the forward; bad arguments. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,26 +35,47 @@ static difu_conv2d_desc make(const shape *s, int type)
     return d;
 }
 
-static int variants(difu_isa *isas)
+/* A variant: an ISA and whether the shifted-pointer drivers are on (igemm = 0) or the
+ * implicit-GEMM drivers run every shape (igemm = 1). */
+typedef struct variant {
+    difu_isa isa;
+    int igemm;
+} variant;
+
+static int variants(variant *v)
 {
     difu_isa all[DIFU_ISA_COUNT];
     int n = tu_runnable_isas(all), count = 0;
-    isas[count++] = DIFU_ISA_REF;
+    v[count++] = (variant){DIFU_ISA_REF, 0};
+    v[count++] = (variant){DIFU_ISA_REF, 1};
     for (int i = 0; i < n; i++)
-        if (all[i] != DIFU_ISA_REF)
-            isas[count++] = all[i];
+        if (all[i] != DIFU_ISA_REF) {
+            v[count++] = (variant){all[i], 0};
+            v[count++] = (variant){all[i], 1};
+        }
     return count;
 }
 
-/* isa REF here means the implicit-GEMM drivers on the plain-C micro-kernel. */
-static difu_engine *variant_engine(difu_isa isa, int threads)
+/* isa REF here means the ISA-generic drivers on the plain-C micro-kernels. */
+static difu_engine *variant_engine(variant v, int threads)
 {
-    difu_engine *e = tu_engine(isa, threads);
-    if (isa == DIFU_ISA_REF) {
+    difu_engine *e = tu_engine(v.isa, threads);
+    if (v.isa == DIFU_ISA_REF || v.igemm) {
         size_t before = e->kernels.scratch_per_thread;
-        difu_register_gemm_conv_packed(&e->kernels, &e->kernels.gemm_ukernel);
+        difu_gemm_ukernel u = e->kernels.gemm_ukernel;
+        if (v.igemm)
+            u.shift.fn = NULL;
+        difu_register_gemm_conv_packed(&e->kernels, &u);
         cr_assert_leq(e->kernels.scratch_per_thread, before);
     }
+    const char *want = v.igemm ? "igemm" : "shift";
+    if (v.isa == DIFU_ISA_REF)
+        cr_assert_eq(e->kernels.conv2d_fwd,
+                     v.igemm ? difu_conv2d_fwd_igemm : difu_conv2d_fwd_shift, "%s", want);
+    else
+        cr_assert_eq(e->kernels.conv2d_bwd_weights,
+                     v.igemm ? difu_conv2d_bwd_weights_igemm : difu_conv2d_bwd_weights_shift,
+                     "%s", want);
     return e;
 }
 
@@ -165,7 +188,9 @@ Test(conv2d, reference_matches_naive_formulas)
     difu_engine_destroy(e);
 }
 
-static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias)
+/* tol: absolute and relative tolerance; backward-weights sums n*h*w products in float, so large
+ * images need more than the default. */
+static void check_variants_tol(const difu_conv2d_desc *d, uint64_t seed, int bias, double tol)
 {
     difu_engine *ref = tu_engine(DIFU_ISA_REF, 1);
     bufs W = make_bufs(d, seed);
@@ -174,12 +199,12 @@ static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias
         cr_assert_eq(difu_conv2d_forward(ref, d, W.x, W.w, NULL, W.y), DIFU_OK);
         cr_assert_eq(difu_conv2d_backward_weights(ref, d, W.x, W.dy, W.dw, NULL), DIFU_OK);
     }
-    difu_isa isas[DIFU_ISA_COUNT];
-    int nv = variants(isas);
+    variant vs[2 * DIFU_ISA_COUNT];
+    int nv = variants(vs);
     bufs G = make_bufs(d, seed), G1 = make_bufs(d, seed);
     for (int v = 0; v < nv; v++)
         for (int th = 1; th <= 2; th++) {
-            difu_engine *e = variant_engine(isas[v], th);
+            difu_engine *e = variant_engine(vs[v], th);
             bufs *T = th == 1 ? &G1 : &G;
             /* poison the outputs: every element must be written */
             for (size_t i = 0; i < T->ny; i++)
@@ -195,18 +220,19 @@ static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias
                                                       bias ? T->db : NULL), DIFU_OK);
             char what[200];
             snprintf(what, sizeof what,
-                     "%s threads %d n=%d cin=%d cout=%d h=%d w=%d k=%d s=%d", difu_isa_name(isas[v]),
-                     th, d->n, d->cin, d->cout, d->h, d->w, d->k, d->stride);
+                     "%s%s threads %d n=%d cin=%d cout=%d h=%d w=%d k=%d s=%d",
+                     difu_isa_name(vs[v].isa), vs[v].igemm ? " igemm" : "", th, d->n, d->cin,
+                     d->cout, d->h, d->w, d->k, d->stride);
             char part[240];
             snprintf(part, sizeof part, "fwd %s", what);
-            tu_assert_close(part, T->y, W.y, T->ny, 1e-4, 1e-4);
+            tu_assert_close(part, T->y, W.y, T->ny, tol, tol);
             snprintf(part, sizeof part, "bwd_data %s", what);
-            tu_assert_close(part, T->dx, W.dx, T->nx, 1e-4, 1e-4);
+            tu_assert_close(part, T->dx, W.dx, T->nx, tol, tol);
             snprintf(part, sizeof part, "bwd_weights %s", what);
-            tu_assert_close(part, T->dw, W.dw, T->nw, 1e-4, 1e-4);
+            tu_assert_close(part, T->dw, W.dw, T->nw, tol, tol);
             if (bias) {
                 snprintf(part, sizeof part, "dbias %s", what);
-                tu_assert_close(part, T->db, W.db, d->cout, 1e-4, 1e-4);
+                tu_assert_close(part, T->db, W.db, d->cout, tol, tol);
             }
             if (th == 2) {
                 cr_assert(memcmp(G.y, G1.y, G.ny * 4) == 0, "fwd 1 vs 2 threads differ: %s", what);
@@ -218,6 +244,11 @@ static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias
         }
     free_bufs(&W), free_bufs(&G), free_bufs(&G1);
     difu_engine_destroy(ref);
+}
+
+static void check_variants_on(const difu_conv2d_desc *d, uint64_t seed, int bias)
+{
+    check_variants_tol(d, seed, bias, 1e-4);
 }
 
 Test(conv2d, k3_stride1_variants_match_reference)
@@ -249,6 +280,32 @@ Test(conv2d, deep_channels_match_reference)
 {
     check_variants_on(&(difu_conv2d_desc){3, 40, 5, 6, 24, 3, 1, 1}, 500, 1);
     check_variants_on(&(difu_conv2d_desc){2, 64, 6, 6, 16, 3, 2, 1}, 501, 0);
+}
+
+/* Shifted-pointer layouts: garbage columns at every width, several images side by side per slab
+ * with a partial last slab (n not a multiple of the images per slab), widths of 1 and 2, pixel
+ * tails of every vector count, channel counts that leave row-block and dot tails. */
+Test(conv2d, shifted_layouts_match_reference)
+{
+    static const shape s[] = {
+        {7, 3, 9, 7, 7},  {5, 4, 3, 3, 13}, {9, 2, 5, 4, 1}, {4, 5, 17, 2, 2},
+        {3, 7, 8, 14, 14}, {2, 9, 13, 5, 23},
+    };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        check_variants_on(&(difu_conv2d_desc){s[i].n, s[i].cin, s[i].h, s[i].w, s[i].cout, 3, 1,
+                                              1}, 700 + i, (int)(i % 2));
+        check_variants_on(&(difu_conv2d_desc){s[i].n, s[i].cin, s[i].h, s[i].w, s[i].cout, 1, 1,
+                                              0}, 720 + i, (int)(i % 2 == 0));
+    }
+}
+
+/* A slab of 64 channels of 64x64 does not fit the scratch: row bands, with halo rows. And 520
+ * input channels exceed the shifted drivers' k table: the implicit-GEMM fallback. */
+Test(conv2d, row_bands_and_fallback_match_reference)
+{
+    check_variants_tol(&(difu_conv2d_desc){1, 64, 64, 64, 3, 3, 1, 1}, 800, 1, 3e-3);
+    check_variants_tol(&(difu_conv2d_desc){2, 130, 61, 66, 5, 1, 1, 0}, 801, 0, 3e-3);
+    check_variants_on(&(difu_conv2d_desc){1, 520, 3, 4, 3, 3, 1, 1}, 802, 1);
 }
 
 /* loss = sum(y * r); dloss/dx = bwd_data(r), dloss/dw = bwd_weights(x, r), dloss/db = sum r.

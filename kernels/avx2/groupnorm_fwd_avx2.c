@@ -62,20 +62,24 @@ static void group_stats(const float *x, int64_t len, float eps, float *mean, flo
     *rstd = (float)(1.0 / sqrt(var + (double)eps));
 }
 
-/* y = (x - mean) * a + b over hw floats, then SiLU when fuse. */
-static void norm_channel(const float *x, float *y, int hw, __m256 vm, __m256 va, __m256 vb,
-                         int fuse)
+/* y = (x - mean) * a + b over hw floats, then SiLU when fuse. Prefetches x + ahead (the same
+ * place in the next group) so its first pass finds it in cache. */
+static void norm_channel(const float *x, float *y, int hw, int64_t ahead, __m256 vm, __m256 va,
+                         __m256 vb, int fuse)
 {
     int j = 0;
     if (fuse) {
         for (; j + 8 <= hw; j += 8) {
+            _mm_prefetch((const char *)(x + j + ahead), _MM_HINT_T0);
             __m256 h = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm), va, vb);
             _mm256_storeu_ps(y + j, difu_silu_avx2(h));
         }
     } else {
-        for (; j + 8 <= hw; j += 8)
+        for (; j + 8 <= hw; j += 8) {
+            _mm_prefetch((const char *)(x + j + ahead), _MM_HINT_T0);
             _mm256_storeu_ps(y + j,
                              _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm), va, vb));
+        }
     }
     if (j < hw) {
         __m256i m = difu_tail_mask_avx2(hw - j);
@@ -101,8 +105,9 @@ void groupnorm_fwd_avx2(const difu_groupnorm_desc *d, const float *x, const floa
         rstd[it] = r;
         for (int c = 0; c < cpg; c++) {
             const int ch = g * cpg + c;
-            norm_channel(xg + (int64_t)c * hw, yg + (int64_t)c * hw, hw, _mm256_set1_ps(m),
-                         _mm256_set1_ps(r * gamma[ch]), _mm256_set1_ps(beta[ch]), d->fuse_silu);
+            norm_channel(xg + (int64_t)c * hw, yg + (int64_t)c * hw, hw, it + 1 < i1 ? len : 0,
+                         _mm256_set1_ps(m), _mm256_set1_ps(r * gamma[ch]), _mm256_set1_ps(beta[ch]),
+                         d->fuse_silu);
         }
     }
 }

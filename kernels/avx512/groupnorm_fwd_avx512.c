@@ -61,20 +61,24 @@ static void group_stats(const float *x, int64_t len, float eps, float *mean, flo
     *rstd = (float)(1.0 / sqrt(var + (double)eps));
 }
 
-/* y = (x - mean) * a + b over hw floats, then SiLU when fuse. */
-static void norm_channel(const float *x, float *y, int hw, __m512 vm, __m512 va, __m512 vb,
-                         int fuse)
+/* y = (x - mean) * a + b over hw floats, then SiLU when fuse. Prefetches x + ahead (the same
+ * place in the next group) so its first pass finds it in cache. */
+static void norm_channel(const float *x, float *y, int hw, int64_t ahead, __m512 vm, __m512 va,
+                         __m512 vb, int fuse)
 {
     int j = 0;
     if (fuse) {
         for (; j + 16 <= hw; j += 16) {
+            _mm_prefetch((const char *)(x + j + ahead), _MM_HINT_T0);
             __m512 h = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm), va, vb);
             _mm512_storeu_ps(y + j, difu_silu_avx512(h));
         }
     } else {
-        for (; j + 16 <= hw; j += 16)
+        for (; j + 16 <= hw; j += 16) {
+            _mm_prefetch((const char *)(x + j + ahead), _MM_HINT_T0);
             _mm512_storeu_ps(y + j,
                              _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm), va, vb));
+        }
     }
     if (j < hw) {
         __mmask16 m = difu_tail_mask_avx512(hw - j);
@@ -100,8 +104,9 @@ void groupnorm_fwd_avx512(const difu_groupnorm_desc *d, const float *x, const fl
         rstd[it] = r;
         for (int c = 0; c < cpg; c++) {
             const int ch = g * cpg + c;
-            norm_channel(xg + (int64_t)c * hw, yg + (int64_t)c * hw, hw, _mm512_set1_ps(m),
-                         _mm512_set1_ps(r * gamma[ch]), _mm512_set1_ps(beta[ch]), d->fuse_silu);
+            norm_channel(xg + (int64_t)c * hw, yg + (int64_t)c * hw, hw, it + 1 < i1 ? len : 0,
+                         _mm512_set1_ps(m), _mm512_set1_ps(r * gamma[ch]), _mm512_set1_ps(beta[ch]),
+                         d->fuse_silu);
         }
     }
 }

@@ -1,0 +1,418 @@
+/* test_cli.c: the `difu` program's model, init, predict and digest commands, run as a user would
+ * (the binary from DIFU_BIN, set by tests/meson.build): their output, exit statuses (0 success, 1
+ * failure, 2 bad usage; never a signal) and messages, predictions against PyTorch's. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "test_util.h"
+
+extern char **environ;
+
+typedef struct result {
+    int status; /* exit status, or 1000 + signal */
+    char out[1 << 16], err[1 << 14];
+} result;
+
+static const char *difu_bin(void)
+{
+    const char *bin = getenv("DIFU_BIN");
+    if (bin && access(bin, X_OK) == 0)
+        return bin;
+    const char *paths[] = {"../difu", "./difu", "build/difu"};
+    for (int i = 0; i < 3; i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    cr_assert_fail("cannot find the difu binary (set DIFU_BIN)");
+    return NULL;
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+    unlink(path);
+}
+
+/* Runs difu with the NULL-terminated arguments; stdout and stderr captured. */
+static result *run(const char *first, ...)
+{
+    const char *argv[32] = {difu_bin(), first};
+    int argc = 2;
+    va_list ap;
+    va_start(ap, first);
+    const char *a;
+    while (argc < 31 && (a = va_arg(ap, const char *)))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char out_path[64], err_path[64];
+    snprintf(out_path, sizeof out_path, "/tmp/difu-cli-out-%d", (int)getpid());
+    snprintf(err_path, sizeof err_path, "/tmp/difu-cli-err-%d", (int)getpid());
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    result *r = calloc(1, sizeof *r);
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+    slurp(out_path, r->out, sizeof r->out);
+    slurp(err_path, r->err, sizeof r->err);
+    return r;
+}
+
+static void expect(result *r, int status, const char *in_err, const char *what)
+{
+    cr_assert_eq(r->status, status, "%s: exit %d, wanted %d\nstdout: %.2000s\nstderr: %s", what,
+                 r->status, status, r->out, r->err);
+    if (in_err)
+        cr_assert(strstr(r->err, in_err), "%s: stderr lacks '%s': %s", what, in_err, r->err);
+    free(r);
+}
+
+static void data_path(char *out, size_t len, const char *name)
+{
+    const char *env = getenv("DIFU_TEST_DATA");
+    if (env) {
+        snprintf(out, len, "%s/%s", env, name);
+        if (access(out, R_OK) == 0)
+            return;
+    }
+    const char *dirs[] = {"../tests/data", "tests/data"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, len, "%s/%s", dirs[i], name);
+        if (access(out, R_OK) == 0)
+            return;
+    }
+    cr_assert_fail("cannot find tests/data/%s (set DIFU_TEST_DATA)", name);
+}
+
+static char *make_dir(void)
+{
+    char *d = malloc(64);
+    snprintf(d, 64, "/tmp/difu-cli-XXXXXX");
+    cr_assert(mkdtemp(d));
+    return d;
+}
+
+static void remove_dir(char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    char path[512];
+    while (d && (ent = readdir(d)))
+        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
+/* max |a - b| / max |b| of tensor `name` in two files. */
+static double rel_err(difu_engine *e, const char *a_path, const char *b_path, const char *name)
+{
+    difu_safetensors *a = NULL, *b = NULL;
+    cr_assert_eq(difu_st_read(e, a_path, &a), DIFU_OK, "%s", difu_engine_last_error(e));
+    cr_assert_eq(difu_st_read(e, b_path, &b), DIFU_OK, "%s", difu_engine_last_error(e));
+    const difu_st_tensor *ta = difu_st_find(a, name), *tb = difu_st_find(b, name);
+    cr_assert(ta && tb && ta->dtype == DIFU_ST_F32 && tb->dtype == DIFU_ST_F32);
+    cr_assert_eq(ta->ndim, tb->ndim);
+    for (int d = 0; d < ta->ndim; d++)
+        cr_assert_eq(ta->shape[d], tb->shape[d], "dim %d differs", d);
+    size_t n = (size_t)difu_st_numel(ta);
+    const unsigned char *pa = difu_st_data(a, ta), *pb = difu_st_data(b, tb);
+    double diff = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        float x, y;
+        memcpy(&x, pa + 4 * i, 4);
+        memcpy(&y, pb + 4 * i, 4);
+        cr_assert(isfinite(x), "%s[%zu] is not finite", name, i);
+        diff = fabs((double)x - y) > diff ? fabs((double)x - y) : diff;
+        mx = fabs((double)y) > mx ? fabs((double)y) : mx;
+    }
+    difu_st_free(a);
+    difu_st_free(b);
+    return diff / (mx > 0 ? mx : 1);
+}
+
+/* Writes a batch file with x [n, c, s, s] (zeros), t, optional y; dtype of t selectable. */
+static void write_batch(difu_engine *e, const char *path, int n, int c, int s, const int64_t *t,
+                        const int64_t *y, difu_st_dtype t_dtype)
+{
+    float *x = calloc((size_t)(n * c * s * s), sizeof *x);
+    for (int i = 0; i < n * c * s * s; i++)
+        x[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+    double td[16];
+    for (int i = 0; i < n && i < 16; i++)
+        td[i] = (double)t[i];
+    difu_st_out o[3] = {{"x", DIFU_ST_F32, 4, {n, c, s, s}, x},
+                        {"t", t_dtype, 1, {n}, t_dtype == DIFU_ST_F64 ? (const void *)td : t},
+                        {"y", DIFU_ST_I64, 1, {n}, y}};
+    cr_assert_eq(difu_st_write(e, path, o, y ? 3 : 2, NULL, 0), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+    free(x);
+}
+
+/* ---------------------------------------------------------------- difu model */
+
+Test(cli, model_prints_tensors_and_parameter_counts)
+{
+    result *r = run("model", "fmnist-t", NULL);
+    cr_assert(strstr(r->out, "1624577"), "%s", r->out);
+    cr_assert(strstr(r->out, "temb_dense0.weight"));
+    cr_assert(strstr(r->out, "[32, 1, 3, 3]"), "conv_in's shape");
+    cr_assert(strstr(r->out, "GFLOP per image"));
+    cr_assert(strstr(r->out, "batch 128"));
+    cr_assert(strstr(r->out, "training"));
+    expect(r, 0, NULL, "model fmnist-t");
+    r = run("model", "fmnist-s", NULL);
+    cr_assert(strstr(r->out, "6472705"), "%s", r->out);
+    expect(r, 0, NULL, "model fmnist-s");
+    /* tensor lines: 245 for fmnist-t */
+    r = run("model", "fmnist-t", "--batch", "2", NULL);
+    cr_assert(strstr(r->out, "tensors      245"), "%s", r->out);
+    cr_assert(strstr(r->out, "batch 2:"));
+    expect(r, 0, NULL, "model --batch 2");
+}
+
+/* ---------------------------------------------------------------- usage errors */
+
+Test(cli, help_and_bad_usage)
+{
+    const char *cmds[] = {"model", "init", "predict", "digest"};
+    for (int i = 0; i < 4; i++) {
+        result *r = run(cmds[i], "--help", NULL);
+        cr_assert(strstr(r->out, "usage: difu"), "%s --help: %s", cmds[i], r->out);
+        expect(r, 0, NULL, cmds[i]);
+        expect(run(cmds[i], "--bogus", NULL), 2, "--bogus", cmds[i]);
+    }
+    expect(run("model", NULL), 2, "which model", "model without a name");
+    expect(run("model", "fmnist-x", NULL), 2, "fmnist-x", "unknown preset");
+    expect(run("model", "tiny", "--batch", "0", NULL), 2, "--batch", "batch 0");
+    expect(run("model", "tiny", "--batch", NULL), 2, "--batch", "batch without value");
+    expect(run("model", "tiny", "tiny", NULL), 2, "one NAME", "two names");
+    expect(run("init", "--model", "tiny", "--seed", "1", NULL), 2, "--out", "init without --out");
+    expect(run("init", "--model", "tiny", "--seed", "-1", "--out", "/tmp/x.safetensors", NULL), 2,
+           "--seed", "negative seed");
+    expect(run("init", "--model", "tiny", "--seed", "12x", "--out", "/tmp/x.safetensors", NULL), 2,
+           "12x", "malformed seed");
+    expect(run("init", "--model", "nope", "--seed", "1", "--out", "/tmp/x.safetensors", NULL), 2,
+           "nope", "unknown preset");
+    expect(run("init", "--model", NULL), 2, "--model", "missing value");
+    expect(run("predict", "--ckpt", "a", "--in", "b", NULL), 2, "--out", "predict without --out");
+    expect(run("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "0", NULL), 2,
+           "--threads", "threads 0");
+    expect(run("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "two", NULL), 2,
+           "two", "threads two");
+    expect(run("digest", NULL), 2, "no files", "digest without files");
+}
+
+/* ---------------------------------------------------------------- init, predict, digest */
+
+Test(cli, init_predict_and_digest)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
+    char golden[1024];
+    data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char *dir = make_dir(), ck[256], ck2[256], ck3[256], eps[256];
+    snprintf(ck, sizeof ck, "%s/a.safetensors", dir);
+    snprintf(ck2, sizeof ck2, "%s/b.safetensors", dir);
+    snprintf(ck3, sizeof ck3, "%s/c.safetensors", dir);
+    snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
+    result *r = run("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL);
+    cr_assert(strstr(r->out, "177553"), "%s", r->out);
+    expect(r, 0, NULL, "init");
+    expect(run("init", "--model", "tiny", "--seed", "5", "--out", ck2, NULL), 0, NULL, "init 2");
+    expect(run("init", "--model", "tiny", "--seed", "6", "--out", ck3, NULL), 0, NULL, "init 3");
+
+    /* same seed, same digests; another seed, other digests */
+    result *d1 = run("digest", ck, NULL), *d2 = run("digest", ck2, NULL), *d3 = run("digest", ck3, NULL);
+    cr_assert_eq(d1->status, 0, "%s", d1->err);
+    cr_assert(strstr(d1->out, "conv_in.weight  ok"), "%s", d1->out);
+    char *tl1 = strstr(d1->out, "  tensors  "), *tl2 = strstr(d2->out, "  tensors  "),
+         *tl3 = strstr(d3->out, "  tensors  ");
+    cr_assert(tl1 && tl2 && tl3);
+    cr_assert_eq(strncmp(tl1 - 16, tl2 - 16, 16), 0, "same seed, different tensor digests");
+    cr_assert_neq(strncmp(tl1 - 16, tl3 - 16, 16), 0, "different seeds, same tensor digests");
+    char *fl1 = strstr(d1->out, "  file     "), *fl2 = strstr(d2->out, "  file     ");
+    cr_assert(fl1 && fl2);
+    cr_assert_eq(strncmp(fl1 - 16, fl2 - 16, 16), 0, "same seed, different file digests");
+    free(d1);
+    free(d2);
+    free(d3);
+
+    /* predict with the fresh weights on the golden batch: runs, shape [2, 1, 8, 8] */
+    r = run("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--threads", "1", NULL);
+    expect(r, 0, NULL, "predict fresh");
+    difu_safetensors *s = NULL;
+    cr_assert_eq(difu_st_read(e, eps, &s), DIFU_OK);
+    const difu_st_tensor *t = difu_st_find(s, "eps");
+    cr_assert(t && t->ndim == 4 && t->shape[0] == 2 && t->shape[1] == 1 && t->shape[2] == 8);
+    difu_st_free(s);
+    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--ema", NULL), 1, "ema.",
+           "--ema without EMA tensors");
+
+    /* the golden file as checkpoint and batch: PyTorch's eps */
+    expect(run("predict", "--ckpt", golden, "--in", golden, "--out", eps, NULL), 0, NULL,
+           "predict golden");
+    double err = rel_err(e, eps, golden, "eps");
+    cr_assert(err <= 1e-4, "difu predict vs PyTorch: max rel err %.3e", err);
+    expect(run("predict", "--ckpt", golden, "--in", golden, "--out", eps, "--threads", "2", NULL), 0,
+           NULL, "predict golden, 2 threads");
+    err = rel_err(e, eps, golden, "eps");
+    cr_assert(err <= 1e-4, "difu predict (2 threads) vs PyTorch: max rel err %.3e", err);
+    remove_dir(dir);
+    difu_engine_destroy(e);
+}
+
+Test(cli, pytorch_checkpoint_without_metadata_agrees_with_pytorch)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
+    char golden[1024];
+    data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char *dir = make_dir(), ck[256], eps[256];
+    snprintf(ck, sizeof ck, "%s/torch.safetensors", dir);
+    snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
+    /* the golden file's tensors without "__metadata__": a plain PyTorch state_dict (+ batch) */
+    difu_safetensors *s = NULL;
+    cr_assert_eq(difu_st_read(e, golden, &s), DIFU_OK);
+    difu_st_out *t = calloc((size_t)s->n_tensors, sizeof *t);
+    for (int i = 0; i < s->n_tensors; i++) {
+        const difu_st_tensor *x = &s->tensors[i];
+        t[i] = (difu_st_out){x->name, x->dtype, x->ndim, {0}, difu_st_data(s, x)};
+        memcpy(t[i].shape, x->shape, sizeof t[i].shape);
+    }
+    cr_assert_eq(difu_st_write(e, ck, t, s->n_tensors, NULL, 0), DIFU_OK);
+    free(t);
+    difu_st_free(s);
+    result *r = run("model", ck, NULL);
+    cr_assert(strstr(r->out, "no difu.config"), "%s", r->out);
+    cr_assert(strstr(r->out, "\"groups\":[[0,8]]"), "%s", r->out);
+    cr_assert(strstr(r->out, "177553"), "%s", r->out);
+    expect(r, 0, NULL, "model on a PyTorch file");
+    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", eps, NULL), 0, NULL,
+           "predict on a PyTorch file");
+    double err = rel_err(e, eps, golden, "eps");
+    cr_assert(err <= 1e-4, "difu predict (inferred config) vs PyTorch: max rel err %.3e", err);
+    r = run("digest", ck, NULL);
+    cr_assert(strstr(r->out, "no stored digests"), "%s", r->out);
+    expect(r, 0, NULL, "digest of a file without digests");
+    remove_dir(dir);
+    difu_engine_destroy(e);
+}
+
+Test(cli, corrupt_checkpoint_and_bad_batches_are_refused)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
+    char golden[1024];
+    data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char *dir = make_dir(), ck[256], bad[256], batch[256], eps[256];
+    snprintf(ck, sizeof ck, "%s/a.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    snprintf(batch, sizeof batch, "%s/batch.safetensors", dir);
+    snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
+    expect(run("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL), 0, NULL, "init");
+
+    /* one flipped bit in mid_attn.proj.weight */
+    difu_safetensors *s = NULL;
+    cr_assert_eq(difu_st_read(e, ck, &s), DIFU_OK);
+    const difu_st_tensor *t = difu_st_find(s, "mid_attn.qkv.weight");
+    cr_assert(t);
+    s->bytes[s->data_start + t->begin + 5] ^= 0x01;
+    FILE *f = fopen(bad, "wb");
+    fwrite(s->bytes, 1, s->size, f);
+    fclose(f);
+    difu_st_free(s);
+    expect(run("predict", "--ckpt", bad, "--in", golden, "--out", eps, NULL), 1,
+           "'mid_attn.qkv.weight'", "predict on a corrupt checkpoint");
+    result *r = run("digest", ck, bad, NULL);
+    cr_assert(strstr(r->out, "mid_attn.qkv.weight  MISMATCH"), "%s", r->out);
+    cr_assert(strstr(r->err, bad), "%s", r->err);
+    expect(r, 1, "'mid_attn.qkv.weight'", "digest of a corrupt checkpoint");
+    cr_assert_eq(access(eps, F_OK), -1, "a failed predict must not write its output");
+
+    /* batches: wrong image size, t out of range, y out of range, t missing or mistyped */
+    int64_t t_ok[2] = {0, 999}, t_big[2] = {5, 1000}, t_neg[2] = {-1, 3}, y_ok[2] = {3, 10},
+            y_big[2] = {1, 11};
+    write_batch(e, batch, 2, 1, 8, t_ok, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 0, NULL, "good batch");
+    write_batch(e, batch, 2, 1, 9, t_ok, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "x has shape",
+           "9x9 images");
+    write_batch(e, batch, 2, 3, 8, t_ok, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "x has shape",
+           "3 channels");
+    write_batch(e, batch, 2, 1, 8, t_big, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "t[1] = 1000",
+           "t out of range");
+    write_batch(e, batch, 2, 1, 8, t_neg, NULL, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "t[0] = -1",
+           "negative t");
+    write_batch(e, batch, 2, 1, 8, t_ok, y_big, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "y[1] = 11",
+           "y out of range");
+    write_batch(e, batch, 2, 1, 8, t_ok, y_ok, DIFU_ST_F64);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'t'", "t as F64");
+    /* T from the trainer's "difu.T" metadata */
+    char ck50[256];
+    snprintf(ck50, sizeof ck50, "%s/t50.safetensors", dir);
+    difu_model_config cfg;
+    difu_model *m = NULL;
+    cr_assert_eq(difu_model_preset(e, "tiny", &cfg), DIFU_OK);
+    cr_assert_eq(difu_model_create(e, &cfg, 1, &m), DIFU_OK);
+    difu_ckpt_block blk = {"", difu_model_params(m, NULL)};
+    difu_ckpt_meta T50 = {"difu.T", "50"};
+    cr_assert_eq(difu_checkpoint_save(e, ck50, m, &blk, 1, NULL, 0, &T50, 1), DIFU_OK);
+    difu_model_destroy(m);
+    int64_t t_49[2] = {0, 49}, t_50[2] = {50, 0};
+    write_batch(e, batch, 2, 1, 8, t_49, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 0, NULL, "t 49 < T 50");
+    write_batch(e, batch, 2, 1, 8, t_50, y_ok, DIFU_ST_I64);
+    expect(run("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 1, "t[0] = 50 is outside [0, 50)",
+           "t 50 with T 50");
+    float x[64] = {0};
+    difu_st_out only_x = {"x", DIFU_ST_F32, 4, {1, 1, 8, 8}, x};
+    cr_assert_eq(difu_st_write(e, batch, &only_x, 1, NULL, 0), DIFU_OK);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'t'", "no t");
+    difu_st_out x3 = {"x", DIFU_ST_F32, 3, {1, 8, 8}, x};
+    cr_assert_eq(difu_st_write(e, batch, &x3, 1, NULL, 0), DIFU_OK);
+    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'x'", "3-D x");
+
+    /* missing files and folders */
+    expect(run("predict", "--ckpt", "/nonexistent/ck.safetensors", "--in", golden, "--out", eps, NULL),
+           1, "/nonexistent/ck.safetensors", "missing checkpoint");
+    expect(run("predict", "--ckpt", ck, "--in", "/nonexistent/b.safetensors", "--out", eps, NULL), 1,
+           "/nonexistent/b.safetensors", "missing batch");
+    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", "/nonexistent/dir/eps.safetensors",
+               NULL),
+           1, "does not exist", "missing output folder");
+    expect(run("init", "--model", "tiny", "--seed", "1", "--out", "/nonexistent/dir/ck.safetensors",
+               NULL),
+           1, "does not exist", "init into a missing folder");
+    expect(run("digest", "/nonexistent/x.safetensors", NULL), 1, "/nonexistent/x.safetensors",
+           "digest of a missing file");
+    expect(run("model", "/nonexistent/x.safetensors", NULL), 1, "/nonexistent/x.safetensors",
+           "model of a missing file");
+    remove_dir(dir);
+    difu_engine_destroy(e);
+}
