@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "engine_internal.h"
+#include "conv_choice.h"
 #include "onednn_conv.h"
 
 #define DIFU_VERSION_STRING "0.1.0"
@@ -95,6 +96,7 @@ void difu_engine_destroy(difu_engine *e)
     if (!e)
         return;
     difu_onednn_release(e);
+    difu_conv_choices_free(e);
     difu_arena_free(&e->scratch);
     free(e);
 }
@@ -118,7 +120,7 @@ difu_isa difu_engine_kernel_isa(const difu_engine *e, difu_kernel_slot s)
 
 const char *difu_conv_backend_name(difu_conv_backend b)
 {
-    static const char *const names[DIFU_CONV_BACKEND_COUNT] = {"native", "onednn"};
+    static const char *const names[DIFU_CONV_BACKEND_COUNT] = {"native", "onednn", "auto"};
     return (b >= 0 && b < DIFU_CONV_BACKEND_COUNT) ? names[b] : "unknown backend";
 }
 

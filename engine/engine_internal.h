@@ -17,6 +17,7 @@ struct difu_engine {
     difu_kernels kernels;
     difu_arena scratch;             /* threads * kernels.scratch_per_thread bytes */
     void *onednn;                   /* engine/onednn_conv.c's state (primitive cache), or NULL */
+    void *conv_choices;             /* engine/conv_choice.c's native-or-oneDNN decisions, or NULL */
     char last_error[DIFU_ERROR_LEN];
 };
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conv_choice.h"
 #include "engine_internal.h"
 
 #define DIFU_NODE_MAX_SRC 6
@@ -242,15 +243,23 @@ typedef struct difu_plan {
     difu_arena arena;
     void **ptr;          /* per tensor data pointer (after difu_plan_bind) */
     unsigned char *barrier; /* per node: 1 when a barrier must follow it */
+    unsigned char *onednn;  /* per node: 1 when the conv node runs on oneDNN (engine/plan_conv.c) */
 } difu_plan;
 
 /* Places every ACT tensor by liveness (best fit, DIFU_GRAPH_ALIGN aligned) and, with allocate,
  * allocates and touches the arena. Fails with a message when a node's kernel is missing from the
- * engine's table. */
+ * engine's table. With allocate, chooses each conv node's implementation by the engine's
+ * conv_backend (difu_plan_choose_convs): under DIFU_CONV_AUTO this times the problems the engine
+ * has not decided yet. */
 difu_status difu_plan_create(difu_engine *e, const difu_graph *g, int allocate, difu_plan **out);
 void difu_plan_free(difu_plan *p);
 /* Puts a barrier after every node (for measuring what the skipped ones save). */
 void difu_plan_all_barriers(difu_plan *p);
+/* Sets p->onednn for every conv node: all of them under DIFU_CONV_ONEDNN; under DIFU_CONV_AUTO the
+ * engine's cached decision, timing the problems it lacks (native against oneDNN, on the plan's
+ * arena, so the arena must be allocated; *timed tells whether anything ran there). Native for
+ * everything when the build has no oneDNN. */
+difu_status difu_plan_choose_convs(difu_engine *e, difu_plan *p, int *timed);
 /* Points parameter and gradient tensors into the blocks (grads may be NULL for forward graphs)
  * and inputs at inputs[slot]. */
 void difu_plan_bind(difu_plan *p, float *params, float *grads, void *const *inputs);
@@ -263,11 +272,20 @@ struct difu_exec {
     void *const *ptr;
 };
 
-/* Runs every node in order inside one OpenMP region of e->threads threads. No allocation. */
+/* Runs every node in order: each run of native nodes inside one OpenMP region of e->threads
+ * threads, the oneDNN nodes (p->onednn) between those regions, from the calling thread (oneDNN
+ * opens its own). No allocation beyond oneDNN's first call for a problem. */
 difu_status difu_graph_run(difu_engine *e, difu_plan *p);
 /* Runs the graph node by node, adding each node's wall time (seconds) to seconds[node]. For
  * profiling: slower than difu_graph_run. */
 difu_status difu_graph_profile(difu_engine *e, difu_plan *p, double *seconds);
+
+/* Conv nodes (engine/nodes/conv2d.c). The problem conv node n solves (direction, shape, bias);
+ * returns 0 when n is not a conv2d, conv2d_bwd_data or conv2d_bwd_weights node. */
+int difu_conv_node_problem(const difu_engine *e, const difu_graph *g, const difu_node *n,
+                           difu_conv_problem *out);
+/* Runs conv node n on oneDNN (call it outside any parallel region). */
+difu_status difu_conv_node_onednn(difu_engine *e, const difu_exec *x, const difu_node *n);
 
 /* Helpers for the run functions. */
 static inline float *difu_x_f32(const difu_exec *x, int t) { return (float *)x->ptr[t]; }

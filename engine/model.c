@@ -128,8 +128,8 @@ difu_status difu_model_config_check(difu_engine *e, const difu_model_config *c)
         return bad(e, "num_classes %d is negative or too large", c->num_classes);
     if (c->in_ch < 1 || c->in_ch > 64)
         return bad(e, "in_ch %d is outside [1, 64]", c->in_ch);
-    if (!(c->gn_eps > 0))
-        return bad(e, "gn_eps must be positive (%d)", 0);
+    if (!(c->gn_eps > 0) || !isfinite(c->gn_eps))
+        return bad(e, "gn_eps must be positive and finite (%d)", 0);
     if (!(c->dropout >= 0 && c->dropout < 1))
         return bad(e, "dropout must be in [0, 1) (%d)", 0);
     int res = c->img_size;

@@ -1,6 +1,7 @@
 /* model_config_json.c: the "difu.config" JSON of a model config (schema: tools/pytorch/README.md).
  * Encoding is by hand so the text matches Python's json.dumps(separators=(",", ":")) byte for
  * byte; decoding uses cJSON. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,8 @@ static int get_int(const cJSON *v, int *out)
 
 static int get_float(const cJSON *v, float *out)
 {
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    /* finite as a float too: 1e106 would become inf (found by fuzz/fuzz_model_config) */
+    if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX))
         return 0;
     *out = (float)v->valuedouble;
     return 1;

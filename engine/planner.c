@@ -6,7 +6,8 @@
  * once here, so runs do no allocation and meet no first-touch page faults.
  * It also decides where the executor needs a barrier: between a node and the next one unless the
  * next one touches no memory written by, or written over what is read by, any node since the
- * last barrier. */
+ * last barrier. A node run on oneDNN (plan_conv.c) ends the executor's parallel region before it
+ * and starts a new one after it: both are full synchronisations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,11 @@ static void barriers(difu_plan *p)
     const difu_graph *g = p->g;
     int open = 0; /* first node since the last barrier */
     for (int j = 1; j < g->n_nodes; j++) {
+        if (p->onednn[j - 1] || p->onednn[j]) { /* a region boundary synchronises anyway */
+            p->barrier[j - 1] = 1;
+            open = j;
+            continue;
+        }
         int ok = 1;
         for (int i = open; i < j && ok; i++)
             ok = independent(p, i, j);
@@ -212,6 +218,7 @@ void difu_plan_free(difu_plan *p)
     free(p->offset);
     free(p->ptr);
     free(p->barrier);
+    free(p->onednn);
     free(p);
 }
 
@@ -237,7 +244,8 @@ difu_status difu_plan_create(difu_engine *e, const difu_graph *g, int allocate, 
     p->offset = calloc(nt, sizeof *p->offset);
     p->ptr = calloc(nt, sizeof *p->ptr);
     p->barrier = calloc((size_t)g->n_nodes + 1, 1);
-    if (!p->first || !p->last || !p->offset || !p->ptr || !p->barrier) {
+    p->onednn = calloc((size_t)g->n_nodes + 1, 1);
+    if (!p->first || !p->last || !p->offset || !p->ptr || !p->barrier || !p->onednn) {
         difu_plan_free(p);
         return difu_fail(e, DIFU_ERR_NO_MEMORY, "plan: out of memory");
     }
@@ -250,6 +258,14 @@ difu_status difu_plan_create(difu_engine *e, const difu_graph *g, int allocate, 
     }
     if (p->arena.base)
         memset(p->arena.base, 0, p->arena.size); /* touch once, here */
+    int timed = 0;
+    difu_status s = difu_plan_choose_convs(e, p, &timed);
+    if (s != DIFU_OK) {
+        difu_plan_free(p);
+        return s;
+    }
+    if (timed)
+        memset(p->arena.base, 0, p->arena.size); /* what the timing left */
     barriers(p);
     *out = p;
     return DIFU_OK;

@@ -56,7 +56,6 @@ int64_t difu_st_numel(const difu_st_tensor *t);
 /* A metadata value, or NULL. */
 const char *difu_st_meta_get(const difu_safetensors *s, const char *key);
 
-#endif /* DIFU_SAFETENSORS_H */
 
 /* ---------------------------------------------------------------- writing (safetensors_write.c)
  * Files are written atomically: a temporary file next to the target (same folder), all bytes,
@@ -93,3 +92,5 @@ difu_status difu_st_check_writable(difu_engine *e, const char *path);
 
 /* XXH3-64 of a buffer (the digest checkpoints store per tensor). */
 uint64_t difu_st_digest(const void *data, size_t bytes);
+
+#endif /* DIFU_SAFETENSORS_H */

@@ -64,6 +64,13 @@ difu_isa difu_cpu_best_isa(const difu_cpu_features *f);
 typedef enum difu_conv_backend {
     DIFU_CONV_NATIVE = 0,  /* difu's own kernels */
     DIFU_CONV_ONEDNN,      /* oneDNN primitives (when built with oneDNN) */
+    DIFU_CONV_AUTO,        /* per convolution problem and direction, the faster of the two, timed
+                              once when a graph is planned and kept by the engine (native when
+                              the build has no oneDNN). The choice is fixed for the engine's
+                              life, but can differ between engines (it is a measurement), and
+                              oneDNN's sums depend on the thread count: use NATIVE where results
+                              must match bit for bit across thread counts or processes. The
+                              raw difu_conv2d_* ops stay native under AUTO */
     DIFU_CONV_BACKEND_COUNT
 } difu_conv_backend;
 

@@ -30,7 +30,8 @@ typedef void (*difu_gemm_ukernel_fn)(int kc, const float *a, const float *b, flo
                                      int accumulate);
 
 /* Shifted-pointer convolution micro-kernel (kernels/conv2d_shift.c): for i < mr, j < nv*vl,
- *   c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + sum over p < kc of a[i*lda + aoff[p]] * b[boff[p] + j],
+ *   c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0)
+ *                  + sum over p < kc of a[i*lda + aoff[p]] * b[boff[p] + j],
  * summed in p order; 1 <= nv <= the kernel's nv_max. B is read in place from a zero-padded slab,
  * A (weights) in place through the offset table. */
 typedef void (*difu_conv_shift_fn)(int kc, const float *a, int64_t lda, const int32_t *aoff,

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """test-summary.py: sums the Criterion Synthesis lines of meson test logs.
 
-Usage: test-summary.py [--extra-failed=N] LABEL=BUILD/meson-logs/testlog.json [...]
+Usage: test-summary.py [--extra-passed=N] [--extra-failed=N] LABEL=BUILD/meson-logs/testlog.json [...]
 Prints each test's Synthesis line (prefixed by LABEL and the test name), then one last line
 `N passed, N failed`. Failing + Crashing count as failed; a test that meson reports as failed
 (or timed out) without a Synthesis line showing a failure counts as one more failure.
---extra-failed adds N failures found elsewhere (a smoke check). Exits 1 if anything failed or a log is missing, else 0.
+--extra-failed adds N failures found elsewhere (a smoke check), --extra-passed N passes (smoke
+checks, fuzz harnesses that ran clean). Exits 1 if anything failed or a log is missing, else 0.
 """
 import json
 import re
@@ -22,6 +23,9 @@ def main(args):
     for arg in args:
         if arg.startswith("--extra-failed="):
             failed += int(arg.split("=", 1)[1])
+            continue
+        if arg.startswith("--extra-passed="):
+            passed += int(arg.split("=", 1)[1])
             continue
         label, _, path = arg.rpartition("=")
         label = label or path

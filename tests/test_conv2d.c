@@ -284,27 +284,69 @@ Test(conv2d, deep_channels_match_reference)
 
 /* Shifted-pointer layouts: garbage columns at every width, several images side by side per slab
  * with a partial last slab (n not a multiple of the images per slab), widths of 1 and 2, pixel
- * tails of every vector count, channel counts that leave row-block and dot tails. */
+ * tails of every vector count, channel counts that leave row-block and dot tails, 1x1 shapes
+ * whose h*w is a multiple of every vector length (direct mode: no slab, output in place), and
+ * stride 2 (phase planes of odd and even sizes). */
 Test(conv2d, shifted_layouts_match_reference)
 {
     static const shape s[] = {
         {7, 3, 9, 7, 7},  {5, 4, 3, 3, 13}, {9, 2, 5, 4, 1}, {4, 5, 17, 2, 2},
-        {3, 7, 8, 14, 14}, {2, 9, 13, 5, 23},
+        {3, 7, 8, 14, 14}, {2, 9, 13, 5, 23}, {3, 6, 11, 8, 6},  {2, 5, 9, 4, 8},
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         check_variants_on(&(difu_conv2d_desc){s[i].n, s[i].cin, s[i].h, s[i].w, s[i].cout, 3, 1,
                                               1}, 700 + i, (int)(i % 2));
         check_variants_on(&(difu_conv2d_desc){s[i].n, s[i].cin, s[i].h, s[i].w, s[i].cout, 1, 1,
                                               0}, 720 + i, (int)(i % 2 == 0));
+        check_variants_on(&(difu_conv2d_desc){s[i].n, s[i].cin, s[i].h, s[i].w, s[i].cout, 3, 2,
+                                              1}, 740 + i, (int)(i % 2 == 0));
     }
 }
 
-/* A slab of 64 channels of 64x64 does not fit the scratch: row bands, with halo rows. And 520
+/* Forward and backward-data of an image do not depend on the batch it comes in (several images
+ * per slab, or one): each image of a batch of 7 equals the same image run alone, to the bit. */
+Test(conv2d, batch_size_does_not_change_bits)
+{
+    static const int kinds[4][3] = {{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {1, 1, 0}};
+    static const int sizes[4][2] = {{7, 7}, {14, 14}, {7, 7}, {5, 9}};
+    variant vs[2 * DIFU_ISA_COUNT];
+    int nv = variants(vs);
+    for (int v = 0; v < nv; v++)
+        for (int t = 0; t < 4; t++) {
+            difu_engine *e = variant_engine(vs[v], 2);
+            difu_conv2d_desc d = {7, 40, sizes[t][0], sizes[t][1], 19, kinds[t][0], kinds[t][1],
+                                  kinds[t][2]};
+            difu_conv2d_desc one = d;
+            one.n = 1;
+            bufs B = make_bufs(&d, 900 + t), S = make_bufs(&one, 900 + t);
+            cr_assert_eq(difu_conv2d_forward(e, &d, B.x, B.w, B.b, B.y), DIFU_OK);
+            cr_assert_eq(difu_conv2d_backward_data(e, &d, B.dy, B.w, B.dx), DIFU_OK);
+            for (int i = 0; i < d.n; i++) {
+                memcpy(S.x, B.x + i * S.nx, S.nx * sizeof(float));
+                memcpy(S.dy, B.dy + i * S.ny, S.ny * sizeof(float));
+                cr_assert_eq(difu_conv2d_forward(e, &one, S.x, B.w, B.b, S.y), DIFU_OK);
+                cr_assert_eq(difu_conv2d_backward_data(e, &one, S.dy, B.w, S.dx), DIFU_OK);
+                cr_assert(memcmp(S.y, B.y + i * S.ny, S.ny * sizeof(float)) == 0,
+                          "fwd %s%s k=%d s=%d image %d: batch 7 and batch 1 differ",
+                          difu_isa_name(vs[v].isa), vs[v].igemm ? " igemm" : "", d.k, d.stride, i);
+                cr_assert(memcmp(S.dx, B.dx + i * S.nx, S.nx * sizeof(float)) == 0,
+                          "bwd_data %s%s k=%d s=%d image %d: batch 7 and batch 1 differ",
+                          difu_isa_name(vs[v].isa), vs[v].igemm ? " igemm" : "", d.k, d.stride, i);
+            }
+            free_bufs(&B), free_bufs(&S);
+            difu_engine_destroy(e);
+        }
+}
+
+/* A slab of 64 channels of 64x64 (or its stride-2 phases) does not fit the scratch: row bands,
+ * with halo rows (backward-weights: channel chunks; bands when 40 rows of dy do not fit). And 520
  * input channels exceed the shifted drivers' k table: the implicit-GEMM fallback. */
 Test(conv2d, row_bands_and_fallback_match_reference)
 {
     check_variants_tol(&(difu_conv2d_desc){1, 64, 64, 64, 3, 3, 1, 1}, 800, 1, 3e-3);
     check_variants_tol(&(difu_conv2d_desc){2, 130, 61, 66, 5, 1, 1, 0}, 801, 0, 3e-3);
+    check_variants_tol(&(difu_conv2d_desc){1, 64, 64, 63, 3, 3, 2, 1}, 803, 1, 3e-3);
+    check_variants_tol(&(difu_conv2d_desc){1, 2, 64, 64, 40, 3, 1, 1}, 804, 0, 3e-3);
     check_variants_on(&(difu_conv2d_desc){1, 520, 3, 4, 3, 3, 1, 1}, 802, 1);
 }
 

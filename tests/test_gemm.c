@@ -134,7 +134,7 @@ Test(gemm, micro_kernels_match_scalar_sums)
             for (int i = 0; i < u->mr; i++)
                 for (int j = 0; j < ldc; j++) {
                     double s = 0;
-                    for (int p = 0; p < kc; p++)
+                    for (int p = 0; p < kc && j < u->nr; p++) /* b has nr columns */
                         s += (double)a[p * u->mr + i] * b[p * u->nr + j];
                     want[i * ldc + j] = j >= u->nr ? c[i * ldc + j]
                                                    : (float)(s + (acc ? c[i * ldc + j] : 0.0));

@@ -1,9 +1,11 @@
 /* conv2d.c: graph op conv2d (3x3 stride 1 or 2 pad 1, 1x1 pad 0, optional bias), its backward
- * ops (data, weights) and its autodiff rule. Layouts: x [N,Ci,H,W], w [Co,Ci,k,k] (PyTorch),
- * b [Co], y [N,Co,OH,OW], OH = (H + 2 pad - k) / stride + 1. */
+ * ops (data, weights), its autodiff rule, and the same three nodes run on oneDNN (chosen per node
+ * by the plan, engine/plan_conv.c). Layouts: x [N,Ci,H,W], w [Co,Ci,k,k] (PyTorch), b [Co],
+ * y [N,Co,OH,OW], OH = (H + 2 pad - k) / stride + 1. */
 #include <stdio.h>
 
 #include "graph.h"
+#include "onednn_conv.h"
 
 static difu_conv2d_desc desc_of(const difu_gtensor *x, const difu_gtensor *w, int stride)
 {
@@ -166,3 +168,51 @@ static int bwd_weights_missing(const difu_kernels *k) { return !k->conv2d_bwd_we
 
 const difu_op_def difu_op_conv2d_bwd_weights = {"conv2d_bwd_weights", 3, 2, bwd_weights_infer,
                                                 bwd_weights_run, NULL, bwd_weights_missing};
+
+/* ---------------------------------------------------------------- the nodes on oneDNN */
+
+int difu_conv_node_problem(const difu_engine *e, const difu_graph *g, const difu_node *n,
+                           difu_conv_problem *out)
+{
+    const difu_gtensor *t = g->tensors;
+    difu_conv2d_desc d;
+    switch (n->op) {
+    case DIFU_OP_CONV2D:
+        d = desc_of(&t[n->src[0]], &t[n->src[1]], n->ip[0]);
+        *out = difu_conv_problem_make(e, DIFU_CONV_DIR_FWD, &d, n->src[2] >= 0);
+        return 1;
+    case DIFU_OP_CONV2D_BWD_DATA:
+        d = desc_of(&t[n->dst[0]], &t[n->src[1]], n->ip[0]);
+        *out = difu_conv_problem_make(e, DIFU_CONV_DIR_BWD_DATA, &d, 0);
+        return 1;
+    case DIFU_OP_CONV2D_BWD_WEIGHTS:
+        d = desc_of(&t[n->src[0]], &t[n->src[2]], n->ip[0]);
+        *out = difu_conv_problem_make(e, DIFU_CONV_DIR_BWD_WEIGHTS, &d, n->ip[1]);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+difu_status difu_conv_node_onednn(difu_engine *e, const difu_exec *x, const difu_node *n)
+{
+    difu_conv_problem pr;
+    if (!difu_conv_node_problem(e, x->g, n, &pr))
+        return difu_fail(e, DIFU_ERR_INTERNAL, "node '%s' %s is not a convolution", n->name,
+                         difu_op_name(n->op));
+    difu_conv2d_desc d = difu_conv_problem_desc(&pr);
+    switch (n->op) {
+    case DIFU_OP_CONV2D:
+        return difu_onednn_conv2d_forward(e, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
+                                          n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL,
+                                          difu_x_f32(x, n->dst[0]));
+    case DIFU_OP_CONV2D_BWD_DATA:
+        return difu_onednn_conv2d_backward_data(e, &d, difu_x_f32(x, n->src[0]),
+                                                difu_x_f32(x, n->src[1]), difu_x_f32(x, n->dst[0]));
+    default:
+        return difu_onednn_conv2d_backward_weights(e, &d, difu_x_f32(x, n->src[0]),
+                                                   difu_x_f32(x, n->src[1]),
+                                                   difu_x_f32(x, n->dst[0]),
+                                                   n->ip[1] ? difu_x_f32(x, n->dst[1]) : NULL);
+    }
+}

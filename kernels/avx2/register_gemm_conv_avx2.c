@@ -1,5 +1,6 @@
 /* register_gemm_conv_avx2.c: the avx2 kernels of the gemm_conv family: the packed GEMM and the
- * convolutions (ISA-generic drivers) on the 6x16 GEMM and the 4x3v/4x3 shifted-conv micro-kernels. */
+ * convolutions (ISA-generic drivers) on the 6x16 GEMM and the 4x3v/4x3 shifted-conv
+ * micro-kernels. */
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_avx2(difu_kernels *k)

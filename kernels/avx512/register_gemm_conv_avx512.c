@@ -1,5 +1,6 @@
 /* register_gemm_conv_avx512.c: the avx512 kernels of the gemm_conv family: the packed GEMM and the
- * convolutions (ISA-generic drivers) on the 8x32 GEMM and the 8x3v/4x6 shifted-conv micro-kernels. */
+ * convolutions (ISA-generic drivers) on the 8x32 GEMM and the 8x3v/4x6 shifted-conv
+ * micro-kernels. */
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_avx512(difu_kernels *k)

@@ -1,5 +1,6 @@
 /* register_gemm_conv_neon.c: the neon kernels of the gemm_conv family: the packed GEMM and the
- * convolutions (ISA-generic drivers) on the 8x12 GEMM and the 8x3v/4x6 shifted-conv micro-kernels. */
+ * convolutions (ISA-generic drivers) on the 8x12 GEMM and the 8x3v/4x6 shifted-conv
+ * micro-kernels. */
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_neon(difu_kernels *k)
