@@ -422,6 +422,8 @@ void difu_onednn_release(difu_engine *e)
     e->onednn = NULL;
 }
 
+int difu_onednn_cache_capacity(void) { return DIFU_ONEDNN_CACHE_CAP; }
+
 int difu_onednn_cache_size(const difu_engine *e)
 {
     return e && e->onednn ? ((const onednn_state *)e->onednn)->count : 0;

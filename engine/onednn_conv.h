@@ -44,6 +44,8 @@ const char *difu_onednn_impl_name(difu_engine *e, const difu_conv2d_desc *d, int
 /* For tests: the number of problems in the engine's primitive cache, and the id (creation
  * serial, from 1) of the entry the last successful call used; 0 when there is none. */
 int difu_onednn_cache_size(const difu_engine *e);
+/* How many entries the cache keeps before it evicts the least recently used. */
+int difu_onednn_cache_capacity(void);
 uint64_t difu_onednn_cache_last_id(const difu_engine *e);
 
 #endif /* DIFU_ONEDNN_CONV_H */

@@ -46,4 +46,5 @@ const char *difu_onednn_impl_name(difu_engine *e, const difu_conv2d_desc *d, int
 }
 
 int difu_onednn_cache_size(const difu_engine *e) { (void)e; return 0; }
+int difu_onednn_cache_capacity(void) { return 0; }
 uint64_t difu_onednn_cache_last_id(const difu_engine *e) { (void)e; return 0; }
