@@ -155,8 +155,11 @@ static int plan(geom *g, const difu_conv2d_desc *d, int c, int extra, int min_wa
     }
     for (int r = g->h - 1; r >= 1; r--) {
         set_geom(g, 1, r, vl);
-        if (fits(g, c, extra, budget, !min_waste))
-            return 1;
+        if (fits(g, c, extra, budget, !min_waste)) { /* bands of equal height */
+            int bands = (g->h + r - 1) / r;
+            set_geom(g, 1, (g->h + bands - 1) / bands, vl);
+            return fits(g, c, extra, budget, !min_waste);
+        }
     }
     return 0;
 }
@@ -520,7 +523,10 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
     const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
     geom g;
     const int taps = d->k * d->k, kk = d->cin * taps;
-    if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||
+    /* 1x1 on small images: the dot kernel's 10 row streams all come from L2 (with 3x3 the taps
+     * share rows); the packed GEMM does better there. */
+    int small_1x1 = d->k == 1 && (int64_t)d->h * d->w < 400;
+    if (!u->fn || !shift_shape(d, 1) || kk > KMAX || small_1x1 ||
         !plan(&g, d, d->cin, d->cout < CO_CHUNK ? d->cout : CO_CHUNK, 0, u, BWDW_FLOATS)) {
         difu_conv2d_bwd_weights_igemm(k, d, x, dy, dweight, dbias, scratch, ith, nth);
         return;

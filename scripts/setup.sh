@@ -4,16 +4,19 @@
 #   ./scripts/setup.sh --cross      also the aarch64 cross toolchain, qemu-user and an arm64
 #                                   library overlay in /opt/arm64-overlay (see shared/TOOLCHAIN.md)
 #   ./scripts/setup.sh --with-torch also PyTorch (reference / side-by-side scripts only)
+#   ./scripts/setup.sh --fuzz       also clang 14 with its libFuzzer / sanitizer runtimes and
+#                                   OpenMP (fuzz/build.sh)
 # Runs as root, or through sudo otherwise. Waits for (and retries on) a held dpkg lock, and
 # finishes a half-configured dpkg before installing.
 set -euo pipefail
 
-cross=0 torch=0
+cross=0 torch=0 fuzz=0
 for arg in "$@"; do
     case "$arg" in
         --cross) cross=1 ;;
+        --fuzz) fuzz=1 ;;
         --with-torch) torch=1 ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -30,6 +33,7 @@ APT=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -y -o DPkg::Lock::Timeout=
 NATIVE=(build-essential meson ninja-build pkg-config libdnnl-dev libxxhash-dev libcriterion-dev
         libpng-dev zlib1g-dev libcjson-dev dataset-fashion-mnist python3-numpy)
 TORCH=(python3-torch)
+FUZZ=(clang-14 libclang-rt-14-dev libomp-14-dev)
 CROSS_TOOLS=(gcc-aarch64-linux-gnu qemu-user qemu-user-binfmt)
 # arm64 packages that co-install with their amd64 twins (Multi-Arch: same, identical headers).
 CROSS_ARM64=(pkgconf:arm64 libc6:arm64 libgomp1:arm64 libxxhash-dev:arm64 libpng-dev:arm64
@@ -95,6 +99,7 @@ retry repair_dpkg
 
 wanted=("${NATIVE[@]}")
 [ "$torch" -eq 1 ] && wanted+=("${TORCH[@]}")
+[ "$fuzz" -eq 1 ] && wanted+=("${FUZZ[@]}")
 if [ "$cross" -eq 1 ]; then
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
         $SUDO dpkg --add-architecture arm64
