@@ -2,6 +2,7 @@
  * q_sample, forward + backward, clip, Adam + EMA) and sampling (difu_sample), each after a
  * warm-up, reported as the median of the timed steps in ONE JSON line on stdout (img_per_s,
  * gflops, pct_peak, peak_rss_mib, ...). `difu bench ops` is in bench_ops.c. */
+#define _DEFAULT_SOURCE /* getloadavg */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

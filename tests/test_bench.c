@@ -116,8 +116,14 @@ static void check_golden(const char *preset, const char *file, difu_conv_backend
     size_t nf = 0;
     difu_model_grads(m, &nf);
     float *ev = tu_alloc((size_t)numel), *ev2 = tu_alloc((size_t)numel), *g1 = tu_alloc(nf);
-    const float *xv = difu_st_data(s, x), *nv = difu_st_data(s, noise);
-    const int64_t *tv = difu_st_data(s, t), *yv = difu_st_data(s, y);
+    /* The file's data is only as aligned as its header makes it: copy into aligned buffers. */
+    float *xv = tu_alloc((size_t)numel), *nv = tu_alloc((size_t)numel);
+    int64_t *tv = malloc(sizeof(int64_t) * (size_t)n), *yv = malloc(sizeof(int64_t) * (size_t)n);
+    cr_assert(tv && yv, "out of memory");
+    memcpy(xv, difu_st_data(s, x), x->end - x->begin);
+    memcpy(nv, difu_st_data(s, noise), noise->end - noise->begin);
+    memcpy(tv, difu_st_data(s, t), t->end - t->begin);
+    memcpy(yv, difu_st_data(s, y), y->end - y->begin);
     char what[320];
     float l = 0, l2 = 0;
     for (int run = 0; run < 2; run++) {
@@ -155,6 +161,10 @@ static void check_golden(const char *preset, const char *file, difu_conv_backend
     tu_free(ev);
     tu_free(ev2);
     tu_free(g1);
+    tu_free(xv);
+    tu_free(nv);
+    free(tv);
+    free(yv);
     difu_model_destroy(m);
     difu_st_free(s);
     difu_engine_destroy(e);
