@@ -27,7 +27,6 @@
 #include "test_util.h"
 #include "unet.h"
 
-extern char **environ;
 
 static difu_engine *engine_with(difu_conv_backend b, int threads)
 {
@@ -414,37 +413,11 @@ Test(graph_onednn, native_engine_never_plans_onednn_nodes)
 
 /* ---------------------------------------------------------------- difu bench */
 
-typedef struct result {
-    int status; /* exit status, or 1000 + signal */
-    char out[1 << 15], err[1 << 14];
-} result;
-
-static const char *difu_bin(void)
-{
-    const char *bin = getenv("DIFU_BIN");
-    if (bin && access(bin, X_OK) == 0)
-        return bin;
-    const char *paths[] = {"../difu", "./difu", "build/difu"};
-    for (int i = 0; i < 3; i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    cr_assert_fail("cannot find the difu binary (set DIFU_BIN)");
-    return NULL;
-}
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    unlink(path);
-}
+typedef tu_run_result result;
 
 static result *run(const char *first, ...)
 {
-    const char *argv[40] = {difu_bin(), "bench", first};
+    const char *argv[40] = {tu_difu_bin(), "bench", first};
     int argc = 3;
     va_list ap;
     va_start(ap, first);
@@ -453,24 +426,7 @@ static result *run(const char *first, ...)
         argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    char out_path[64], err_path[64];
-    snprintf(out_path, sizeof out_path, "/tmp/difu-bench-out-%d", (int)getpid());
-    snprintf(err_path, sizeof err_path, "/tmp/difu-bench-err-%d", (int)getpid());
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    result *r = calloc(1, sizeof *r);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
-    slurp(out_path, r->out, sizeof r->out);
-    slurp(err_path, r->err, sizeof r->err);
-    return r;
+    return tu_run_argv(argv);
 }
 
 /* The last line of stdout: one JSON object with every key in keys (NULL-terminated). */

@@ -1,9 +1,14 @@
 /* test_util.c: helpers shared by the Criterion suites. */
 #include "test_util.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -98,4 +103,52 @@ int tu_runnable_isas(difu_isa *out)
 #endif
     (void)best;
     return n;
+}
+
+extern char **environ;
+
+const char *tu_difu_bin(void)
+{
+    const char *bin = getenv("DIFU_BIN");
+    if (bin && access(bin, X_OK) == 0)
+        return bin;
+    const char *paths[] = {"../difu", "./difu", "build/difu"};
+    for (int i = 0; i < 3; i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    cr_assert_fail("cannot find the difu binary (set DIFU_BIN)");
+    return NULL;
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+    unlink(path);
+}
+
+tu_run_result *tu_run_argv(const char *const *argv)
+{
+    char out_path[64], err_path[64];
+    snprintf(out_path, sizeof out_path, "/tmp/difu-test-out-%d", (int)getpid());
+    snprintf(err_path, sizeof err_path, "/tmp/difu-test-err-%d", (int)getpid());
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s", argv[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    tu_run_result *r = calloc(1, sizeof *r);
+    cr_assert(r, "out of memory");
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+    slurp(out_path, r->out, sizeof r->out);
+    slurp(err_path, r->err, sizeof r->err);
+    return r;
 }

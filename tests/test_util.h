@@ -28,4 +28,16 @@ void tu_assert_close(const char *what, const float *a, const float *b, size_t n,
 /* The ISAs this machine can run in this build, lowest first (ref always). Returns the count. */
 int tu_runnable_isas(difu_isa *out);
 
+/* A finished run of a program: exit status (or 1000 + the signal) and its captured output. */
+typedef struct tu_run_result {
+    int status;
+    char out[1 << 16], err[1 << 14];
+} tu_run_result;
+
+/* The difu binary: $DIFU_BIN (set by tests/meson.build), else ../difu, ./difu or build/difu. */
+const char *tu_difu_bin(void);
+/* Runs argv (NULL-terminated, argv[0] a path) with stdout and stderr captured; fails the test if
+ * it cannot start. The caller frees the result. */
+tu_run_result *tu_run_argv(const char *const *argv);
+
 #endif /* DIFU_TEST_UTIL_H */
