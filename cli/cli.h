@@ -10,6 +10,7 @@ int difu_cmd_predict(int argc, char **argv);
 int difu_cmd_digest(int argc, char **argv);
 int difu_cmd_train(int argc, char **argv);
 int difu_cmd_sample(int argc, char **argv);
+int difu_cmd_plot(int argc, char **argv);
 int difu_cmd_bench(int argc, char **argv);
 
 #endif /* DIFU_CLI_H */

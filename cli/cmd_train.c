@@ -53,6 +53,9 @@ static const char usage_text[] =
     "  --sample-steps K     DDIM steps of those grids (50)\n"
     "  --log-every K        a progress line every K steps when stderr is not a terminal (50)\n"
     "  --max-bad-steps N    stop after N non-finite steps in a row (10)\n"
+    "  --detect-anomaly     check every node's outputs (forward and backward) for NaN / inf\n"
+    "                       after it runs; report the first (node, op, tensor) and skip the\n"
+    "                       step. Same results, slower; for debugging\n"
     "  --resume FILE        continue a run from its checkpoint (same data, model, batch, seed)\n";
 
 /* The flags that were given, so --resume can take the rest from the checkpoint. */
@@ -84,6 +87,12 @@ static void on_progress(const difu_train_progress *p, void *ctx)
     cli_format_duration(left, eta, sizeof eta);
     cli_format_duration(p->elapsed_s, el, sizeof el);
     int last = p->step == p->steps;
+    if (p->anomaly) {
+        if (ps->drawn)
+            fputc('\n', stderr);
+        ps->drawn = 0;
+        fprintf(stderr, "difu train: %s\n", p->anomaly);
+    }
     if (ps->tty) {
         if (!last && p->elapsed_s - ps->last_draw < 0.2 && ps->drawn)
             return;
@@ -255,6 +264,8 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
             if (!INT(1, 1000000))
                 return 2;
             p->max_bad_steps = (int)n;
+        } else if (strcmp(a, "--detect-anomaly") == 0) {
+            p->detect_anomaly = 1;
         } else {
             fprintf(stderr, "difu train: unknown option '%s' (see difu train --help)\n", a);
             return 2;
@@ -359,12 +370,13 @@ int difu_cmd_train(int argc, char **argv)
         goto done;
     }
     fprintf(stderr, "difu train: %s on %s, %lld params, batch %d, %s schedule T %d, lr %g, EMA %g, "
-            "%s, %d threads, isa %s, conv %s; from step %lld to %lld -> %s\n", p.model, p.data,
+            "%s, %d threads, isa %s, conv %s%s; from step %lld to %lld -> %s\n", p.model, p.data,
             (long long)difu_model_param_count(difu_trainer_model(t)), p.batch,
             difu_schedule_kind_name(p.schedule), p.T, (double)p.lr, (double)p.ema_decay,
             p.cond ? "class-conditional" : "unconditional", difu_engine_threads(e),
             difu_isa_name(difu_engine_isa(e)), difu_conv_backend_name(difu_engine_conv_backend(e)),
-            (long long)difu_trainer_steps_done(t), (long long)p.steps, p.out_dir);
+            p.detect_anomaly ? ", detect-anomaly" : "", (long long)difu_trainer_steps_done(t),
+            (long long)p.steps, p.out_dir);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"digest", difu_cmd_digest, "XXH3-64 digests of safetensors files, checked against stored ones"},
     {"train", difu_cmd_train, "train a diffusion model (checkpoints, loss.csv, sample grids)"},
     {"sample", difu_cmd_sample, "draw images from a checkpoint with DDPM or DDIM"},
+    {"plot", difu_cmd_plot, "loss curves of runs (loss.csv files) on one chart, as a PNG"},
     {"bench", difu_cmd_bench, "throughput: training and sampling images/s, GFLOP/s, peak RSS; per-op times"},
 };
 

@@ -25,6 +25,7 @@ void difu_ad_accumulate(difu_autodiff *ad, int t, int c)
 {
     if (c < 0 || t < 0)
         return; /* the graph has failed already */
+    ad->g->tensors[c].grad_for = t;
     if (ad->grad[t] == -1) {
         ad->grad[t] = c;
         return;
@@ -32,6 +33,8 @@ void difu_ad_accumulate(difu_autodiff *ad, int t, int c)
     char name[DIFU_NAME_LEN];
     snprintf(name, sizeof name, "%.56s/grad+", ad->g->tensors[t].name);
     ad->grad[t] = difu_g_add(ad->g, name, ad->grad[t], c);
+    if (ad->grad[t] >= 0)
+        ad->g->tensors[ad->grad[t]].grad_for = t;
 }
 
 /* Grows ad->grad to cover tensors added since (they never need gradients themselves). */

@@ -3,30 +3,68 @@
  * threads, each doing its share (the kernels' ith/nth contract), with a barrier after a node
  * unless the plan found the next node independent; a node the plan put on oneDNN (p->onednn) runs
  * between two regions, from the calling thread, since oneDNN opens its own. The same inputs, plan
- * and thread count give bit-identical results. No allocation happens here. */
+ * and thread count give bit-identical results. No allocation happens here.
+ * A checked run (difu_graph_run_checked) also scans every node's outputs for non-finite values
+ * right after the node, before the planner's memory reuse can overwrite them. */
 #include <omp.h>
 
 #include "graph.h"
 
-/* Nodes [begin, end), all native, on thread ith of nth. */
+/* After node i on thread ith of nth: waits for every thread's share of the node, scans this
+ * thread's share of its checked outputs, and returns nonzero (on every thread alike) when some
+ * thread found a non-finite value; *found then holds the first one. */
+static int check_node(const difu_plan *p, int i, int ith, int nth, difu_anomaly *found)
+{
+    if (nth > 1) {
+#pragma omp barrier
+    }
+    const difu_node *n = &p->g->nodes[i];
+    for (int d = 0; d < DIFU_NODE_MAX_DST; d++) {
+        if (!difu_anomaly_checked(p, i, d))
+            continue;
+        double value = 0;
+        int64_t at = difu_anomaly_scan(p, n->dst[d], ith, nth, &value);
+        if (at < 0)
+            continue;
+#pragma omp critical(difu_anomaly)
+        if (found->node < 0 || d < found->dst || (d == found->dst && at < found->index)) {
+            found->node = i;
+            found->dst = d;
+            found->index = at;
+            found->value = value;
+        }
+        break; /* later outputs of this node rank after this one */
+    }
+    if (nth > 1) {
+#pragma omp barrier
+    }
+    return found->node >= 0;
+}
+
+/* Nodes [begin, end), all native, on thread ith of nth; with check, each node is checked and
+ * the first one with a non-finite output ends the run. */
 static void run_nodes(const difu_exec *x, const difu_plan *p, int begin, int end, void *scratch,
-                      int ith, int nth)
+                      int ith, int nth, difu_anomaly *check)
 {
     const difu_graph *g = p->g;
     for (int i = begin; i < end; i++) {
         const difu_node *n = &g->nodes[i];
         difu_op_get(n->op)->run(x, n, scratch, ith, nth);
-        if (p->barrier[i] && nth > 1 && i + 1 < end) {
+        if (check) {
+            if (check_node(p, i, ith, nth, check))
+                break;
+        } else if (p->barrier[i] && nth > 1 && i + 1 < end) {
 #pragma omp barrier
         }
     }
 }
 
 /* One segment of native nodes [begin, end) in one parallel region. */
-static void run_segment(difu_engine *e, const difu_exec *x, const difu_plan *p, int begin, int end)
+static void run_segment(difu_engine *e, const difu_exec *x, const difu_plan *p, int begin, int end,
+                        difu_anomaly *check)
 {
     if (e->threads == 1) {
-        run_nodes(x, p, begin, end, difu_thread_scratch(e, 0), 0, 1);
+        run_nodes(x, p, begin, end, difu_thread_scratch(e, 0), 0, 1, check);
         return;
     }
     int short_team = 0;
@@ -39,14 +77,14 @@ static void run_segment(difu_engine *e, const difu_exec *x, const difu_plan *p, 
             if (ith == 0)
                 short_team = 1;
         } else {
-            run_nodes(x, p, begin, end, difu_thread_scratch(e, ith), ith, nth);
+            run_nodes(x, p, begin, end, difu_thread_scratch(e, ith), ith, nth, check);
         }
     }
     if (short_team)
-        run_nodes(x, p, begin, end, difu_thread_scratch(e, 0), 0, 1);
+        run_nodes(x, p, begin, end, difu_thread_scratch(e, 0), 0, 1, check);
 }
 
-difu_status difu_graph_run(difu_engine *e, difu_plan *p)
+static difu_status run_graph(difu_engine *e, difu_plan *p, difu_anomaly *check)
 {
     const difu_graph *g = p->g;
     difu_exec x = {g, &e->kernels, p->ptr};
@@ -60,16 +98,33 @@ difu_status difu_graph_run(difu_engine *e, difu_plan *p)
             difu_status s = difu_conv_node_onednn(e, &x, &g->nodes[i]);
             if (s != DIFU_OK)
                 return s;
+            if (check && check_node(p, i, 0, 1, check))
+                return DIFU_OK;
             i++;
             continue;
         }
         int end = i + 1;
         while (end < g->n_nodes && !p->onednn[end])
             end++;
-        run_segment(e, &x, p, i, end);
+        run_segment(e, &x, p, i, end, check);
+        if (check && check->node >= 0)
+            return DIFU_OK;
         i = end;
     }
     return DIFU_OK;
+}
+
+difu_status difu_graph_run(difu_engine *e, difu_plan *p)
+{
+    return run_graph(e, p, NULL);
+}
+
+difu_status difu_graph_run_checked(difu_engine *e, difu_plan *p, difu_anomaly *found)
+{
+    found->node = found->dst = -1;
+    found->index = -1;
+    found->value = 0;
+    return run_graph(e, p, found);
 }
 
 /* Runs the graph once, node by node (a parallel region per native node), adding each node's wall
@@ -84,7 +139,7 @@ difu_status difu_graph_profile(difu_engine *e, difu_plan *p, double *seconds)
             if (s != DIFU_OK)
                 return s;
         } else {
-            run_segment(e, &x, p, i, i + 1);
+            run_segment(e, &x, p, i, i + 1, NULL);
         }
         seconds[i] += omp_get_wtime() - t0;
     }

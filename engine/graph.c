@@ -159,6 +159,7 @@ static int new_tensor(difu_graph *g, const char *name, difu_dtype dtype, int ndi
     t->kind = kind;
     t->producer = -1;
     t->grad_of = -1;
+    t->grad_for = -1;
     t->input_slot = -1;
     return g->n_tensors++;
 }

@@ -90,6 +90,8 @@ typedef struct difu_gtensor {
     int keep;          /* a graph output: live until the end of the run */
     int requires_grad; /* depends on a parameter (set as nodes are added) */
     int grad_of;       /* DIFU_T_GRAD: the parameter; else -1 */
+    int grad_for;      /* made by autodiff: the tensor whose gradient (or a contribution to it)
+                          this is; else -1. For reports (difu_anomaly_describe) */
     int input_slot;    /* DIFU_T_INPUT: index in the bindings; else -1 */
     size_t offset;     /* bytes into the parameter block (PARAM) or arena (ACT, set by the plan) */
 } difu_gtensor;
@@ -279,6 +281,33 @@ difu_status difu_graph_run(difu_engine *e, difu_plan *p);
 /* Runs the graph node by node, adding each node's wall time (seconds) to seconds[node]. For
  * profiling: slower than difu_graph_run. */
 difu_status difu_graph_profile(difu_engine *e, difu_plan *p, double *seconds);
+
+/* Where a checked run met its first non-finite value. */
+typedef struct difu_anomaly {
+    int node;      /* -1: every output was finite */
+    int dst;       /* which output of the node (its index in dst[]) */
+    int64_t index; /* the first non-finite element of that output */
+    double value;  /* that element: NaN, inf or -inf */
+} difu_anomaly;
+
+/* As difu_graph_run, plus a check right after each node, in the same threads: behind a barrier
+ * each thread scans its share of the node's outputs (the result, what later nodes read, and
+ * parameter gradients; not unread scratch) for NaN and infinity. At the first node with one the
+ * run stops (later nodes do not run) and *found says where: the lowest output index, then the
+ * lowest element, so the report does not depend on the thread count. Results are the bits
+ * difu_graph_run gives. For debugging: two barriers and a pass over every output per node. */
+difu_status difu_graph_run_checked(difu_engine *e, difu_plan *p, difu_anomaly *found);
+/* Thread ith of nth's share of the check (engine/anomaly.c): whether output d of node i is
+ * checked, and the first non-finite element of its share ([begin, end) on 16-element
+ * boundaries), or -1, with its value in *value. */
+int difu_anomaly_checked(const difu_plan *p, int node, int d);
+int64_t difu_anomaly_scan(const difu_plan *p, int tensor, int ith, int nth, double *value);
+/* "node 57 'down.0.0.conv1' (conv2d, forward): nan at element 0 of [8, 16, 8, 8]"; a backward
+ * node says whose gradient it made, e.g. "(conv2d_bwd_data, backward: gradient of
+ * 'down.0.0.norm1')" or "(conv2d_bwd_weights, backward: gradient of parameter
+ * 'conv_out.weight')". Returns buf. */
+const char *difu_anomaly_describe(const difu_graph *g, const difu_anomaly *a, char *buf,
+                                  size_t len);
 
 /* Conv nodes (engine/nodes/conv2d.c). The problem conv node n solves (direction, shape, bias);
  * returns 0 when n is not a conv2d, conv2d_bwd_data or conv2d_bwd_weights node. */

@@ -21,11 +21,20 @@
 #define MAX_SCALE 64
 #define MAX_CANVAS_SIDE 1000000   /* libpng's default user limit for width and height */
 
+/* The reader's limits, checked from the header before the pixels are allocated (libpng notices
+ * missing pixel data only while decoding, after the allocation): the decoded 8-bit image may
+ * take at most READ_MAX_BYTES, and the file must be large enough to hold the compressed pixels
+ * at deflate's best ratio (a 258-byte match in 2 bits: 1032 bytes out per byte in). */
+#define READ_MAX_BYTES ((uint64_t)1 << 28)
+#define DEFLATE_MAX_RATIO 1032
+
 /* What a libpng callback reports back; lives outside the setjmp frame. */
 typedef struct png_ctx {
-    char message[256];
+    char message[320];
     FILE *fp;
-    size_t offset;   /* bytes read so far */
+    size_t offset;      /* bytes read so far */
+    uint64_t file_bytes;
+    int refused;        /* the header asked for more than the limits allow */
     uint8_t *pixels;
     png_bytep *rows;
 } png_ctx;
@@ -66,6 +75,42 @@ static void on_png_read(png_structp png, png_bytep data, size_t len)
     }
 }
 
+/* Checks the header's claims before anything is allocated for the pixels: the sides against
+ * max_side, the decoded 8-bit size against READ_MAX_BYTES, and the least the compressed pixels
+ * can take against the file's size. On refusal fills ctx->message and returns 0. */
+static int header_within_limits(png_ctx *ctx, png_structp png, png_infop info, int max_side)
+{
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int color = png_get_color_type(png, info);
+    int bits = png_get_bit_depth(png, info) * png_get_channels(png, info); /* as stored */
+    /* channels after the reader's transforms: palettes become RGB, tRNS becomes alpha */
+    int out_c = (color & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+    if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
+        out_c++;
+    uint64_t decoded = (uint64_t)w * h * (uint64_t)out_c;
+    uint64_t least = (uint64_t)w * h * (uint64_t)bits / 8;   /* the filtered rows hold more */
+    uint64_t most = (ctx->file_bytes + 1) * DEFLATE_MAX_RATIO;
+    ctx->refused = 1;
+    if (w > (png_uint_32)max_side || h > (png_uint_32)max_side)
+        snprintf(ctx->message, sizeof ctx->message,
+                 "%" PRIu32 " x %" PRIu32 " pixels: a side is over the reader's limit of %d",
+                 (uint32_t)w, (uint32_t)h, max_side);
+    else if (decoded > READ_MAX_BYTES)
+        snprintf(ctx->message, sizeof ctx->message,
+                 "%" PRIu32 " x %" PRIu32 " pixels of %d channels decode to %" PRIu64
+                 " bytes, over the reader's cap of %" PRIu64 " bytes",
+                 (uint32_t)w, (uint32_t)h, out_c, decoded, READ_MAX_BYTES);
+    else if (least > most)
+        snprintf(ctx->message, sizeof ctx->message,
+                 "%" PRIu32 " x %" PRIu32 " pixels of %d bits need at least %" PRIu64
+                 " bytes of image data, more than this %" PRIu64 "-byte file can hold (deflate "
+                 "expands at most %d:1, so at most %" PRIu64 "): truncated or corrupt",
+                 (uint32_t)w, (uint32_t)h, bits, least, ctx->file_bytes, DEFLATE_MAX_RATIO, most);
+    else
+        ctx->refused = 0;
+    return !ctx->refused;
+}
+
 /* The libpng part of reading; on error the ctx holds the message and what to free. */
 static int png_read_into(png_ctx *ctx, int max_side, int *h, int *w, int *c)
 {
@@ -83,8 +128,11 @@ static int png_read_into(png_ctx *ctx, int max_side, int *h, int *w, int *c)
         return 0;
     }
     png_set_read_fn(png, ctx, on_png_read);
-    png_set_user_limits(png, (png_uint_32)max_side, (png_uint_32)max_side);
     png_read_info(png, info);
+    if (!header_within_limits(ctx, png, info, max_side)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
     int color = png_get_color_type(png, info);
     int depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE)
@@ -99,6 +147,8 @@ static int png_read_into(png_ctx *ctx, int max_side, int *h, int *w, int *c)
     png_read_update_info(png, info);
     size_t height = png_get_image_height(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
+    if ((uint64_t)height * rowbytes > READ_MAX_BYTES) /* header_within_limits computed less */
+        png_error(png, "internal: the decoded size exceeds what the header check allowed");
     ctx->pixels = malloc(height * rowbytes);
     ctx->rows = malloc(height * sizeof *ctx->rows);
     if (!ctx->pixels || !ctx->rows)
@@ -129,14 +179,16 @@ difu_status difu_png_read_u8(const char *path, int max_side, uint8_t **pixels, i
                          "png: %s: not a PNG file (bad signature in the first 8 bytes)", path);
     }
     rewind(ctx.fp);
+    struct stat sb;
+    ctx.file_bytes = fstat(fileno(ctx.fp), &sb) == 0 && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
     int ih = 0, iw = 0, ic = 0;
     int ok = png_read_into(&ctx, max_side, &ih, &iw, &ic);
     fclose(ctx.fp);
     free(ctx.rows);
     if (!ok) {
         free(ctx.pixels);
-        return difu_errf(err, errlen, DIFU_ERR_FORMAT, "png: %s: unreadable: %s", path,
-                         ctx.message);
+        return difu_errf(err, errlen, DIFU_ERR_FORMAT, "png: %s: %s: %s", path,
+                         ctx.refused ? "refused" : "unreadable", ctx.message);
     }
     *pixels = ctx.pixels;
     *h = ih;

@@ -10,8 +10,10 @@
 
 /* Reads a PNG as 8-bit interleaved pixels [h, w, c]: c = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
  * (palettes expanded, tRNS turned into alpha, 16-bit scaled to 8, 1/2/4-bit gray expanded,
- * interlacing undone). Refuses images wider or taller than max_side. On success *pixels is
- * malloc'ed and owned by the caller. */
+ * interlacing undone). Refuses, from the header and before allocating the pixels, images wider
+ * or taller than max_side, images whose 8-bit pixels would take more than 2^28 bytes, and
+ * headers claiming more pixel data than the file's size can hold compressed. On success *pixels
+ * is malloc'ed and owned by the caller. */
 difu_status difu_png_read_u8(const char *path, int max_side, uint8_t **pixels, int *h, int *w,
                              int *c, char *err, size_t errlen);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "unet.h"
 
 typedef struct model_param {
@@ -38,6 +39,8 @@ struct difu_model {
     int null_n;
     double flops;
     int64_t dropout_key[2]; /* (seed, step) of the dropout masks */
+    int detect_anomaly;     /* forward_backward runs checked */
+    difu_anomaly anomaly;   /* what the last checked run found */
 };
 
 /* ---------------------------------------------------------------- configs */
@@ -227,6 +230,7 @@ difu_status difu_model_create(difu_engine *e, const difu_model_config *cfg, uint
     }
     m->e = e;
     m->cfg = *cfg;
+    m->anomaly.node = -1;
     for (int t = 0; t < g->n_tensors; t++)
         m->n_params += g->tensors[t].kind == DIFU_T_PARAM;
     m->params = calloc((size_t)m->n_params, sizeof *m->params);
@@ -359,6 +363,19 @@ difu_status difu_model_init(difu_model *m, uint64_t seed)
     return DIFU_OK;
 }
 
+void difu_model_set_detect_anomaly(difu_model *m, int on)
+{
+    m->detect_anomaly = on != 0;
+}
+
+int difu_model_anomaly(const difu_model *m, char *buf, size_t len)
+{
+    if (m->anomaly.node < 0 || !m->train.g)
+        return 0;
+    difu_anomaly_describe(m->train.g, &m->anomaly, buf, len);
+    return 1;
+}
+
 void difu_model_set_dropout_key(difu_model *m, uint64_t seed, uint64_t step)
 {
     m->dropout_key[0] = (int64_t)seed;
@@ -440,6 +457,8 @@ static difu_status run(difu_model *m, runner *r, const float *x, const int64_t *
     if (r->io.key >= 0)
         inputs[tt[r->io.key].input_slot] = m->dropout_key;
     difu_plan_bind(r->p, m->param_block.base, m->grad_block.base, inputs);
+    if (r == &m->train && m->detect_anomaly)
+        return difu_graph_run_checked(m->e, r->p, &m->anomaly);
     return difu_graph_run(m->e, r->p);
 }
 
@@ -466,6 +485,7 @@ difu_status difu_model_forward_backward(difu_model *m, int n, const float *x, co
                                         float *eps)
 {
     const int64_t *labels;
+    m->anomaly.node = -1;
     difu_status s = check_batch(m, n, x, t, y, &labels);
     if (s == DIFU_OK && (!noise || !loss))
         s = difu_fail(m->e, DIFU_ERR_INVALID_ARG, "model forward_backward: noise and loss are required");
@@ -476,9 +496,16 @@ difu_status difu_model_forward_backward(difu_model *m, int n, const float *x, co
     if (s != DIFU_OK)
         return s;
     runner *r = &m->train;
+    const difu_gtensor *et = &r->g->tensors[r->io.eps];
+    if (m->anomaly.node >= 0) { /* the run stopped there: the outputs were not all written */
+        *loss = NAN;
+        for (int64_t i = 0; eps && i < difu_gtensor_numel(et); i++)
+            eps[i] = NAN;
+        return DIFU_OK;
+    }
     *loss = ((const float *)r->p->ptr[r->io.loss])[0];
     if (eps)
-        memcpy(eps, r->p->ptr[r->io.eps], difu_gtensor_bytes(&r->g->tensors[r->io.eps]));
+        memcpy(eps, r->p->ptr[r->io.eps], difu_gtensor_bytes(et));
     return DIFU_OK;
 }
 

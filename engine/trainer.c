@@ -6,9 +6,12 @@
 #include "trainer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "model_internal.h"
 
 /* Keys that separate the random streams drawn from one seed. */
 #define KEY_T 0x74696d65ULL       /* timestep of image i */
@@ -180,6 +183,7 @@ static difu_status open_data_and_model(difu_trainer *t)
     s = difu_model_create(e, &cfg, t->p.seed, &t->m);
     if (s != DIFU_OK)
         return s;
+    difu_model_set_detect_anomaly(t->m, t->p.detect_anomaly);
     t->per_image = (int64_t)cfg.in_ch * cfg.img_size * cfg.img_size;
     t->params = difu_model_params(t->m, &t->n_floats);
     t->grads = difu_model_grads(t->m, &t->n_floats);
@@ -318,13 +322,24 @@ difu_status difu_trainer_step(difu_trainer *t, difu_train_progress *out)
                                      &loss, NULL);
     if (st != DIFU_OK)
         return st;
-    double sumsq = 0;
-    st = difu_sum_squares(e, (int64_t)t->n_floats, t->grads, &sumsq);
-    if (st != DIFU_OK)
-        return st;
+    /* With detect_anomaly a run that met a non-finite value stopped there: the gradients are
+     * only partly written, so the step is skipped without looking at them. */
+    char where[DIFU_ERROR_LEN - 96];
+    int anomaly = p->detect_anomaly && difu_model_anomaly(t->m, where, sizeof where);
+    t->anomaly[0] = '\0';
+    if (anomaly)
+        snprintf(t->anomaly, sizeof t->anomaly,
+                 "step %lld: detect-anomaly: first non-finite value in the output of %s",
+                 (long long)s + 1, where);
+    double sumsq = NAN;
+    if (!anomaly) {
+        st = difu_sum_squares(e, (int64_t)t->n_floats, t->grads, &sumsq);
+        if (st != DIFU_OK)
+            return st;
+    }
     float gnorm = (float)sqrt(sumsq);
     float lr = lr_at(p, (int64_t)s);
-    int skipped = !isfinite(loss) || !isfinite(sumsq);
+    int skipped = anomaly || !isfinite(loss) || !isfinite(sumsq);
     if (!skipped) {
         int64_t k = t->adam_t + 1;
         double ema = (1.0 + (double)s) / (10.0 + (double)s);
@@ -377,14 +392,15 @@ difu_status difu_trainer_step(difu_trainer *t, difu_train_progress *out)
                              : 0.0;
         out->skipped = skipped;
         out->skipped_total = t->skipped_total;
+        out->anomaly = anomaly ? t->anomaly : NULL;
     }
     if (t->bad_in_row >= p->max_bad_steps)
         return difu_fail(e, DIFU_ERR_NUMERIC,
                          "train: %d steps in a row had a non-finite loss or gradient (last at step "
-                         "%lld, loss %g, gradient norm %g); stopping%s%s",
+                         "%lld, loss %g, gradient norm %g); stopping%s%s%s%s",
                          t->bad_in_row, (long long)t->step, (double)loss, (double)gnorm,
                          p->write_files ? "; the last good checkpoint is kept in " : "",
-                         p->write_files ? t->ckpt_path : "");
+                         p->write_files ? t->ckpt_path : "", anomaly ? "; " : "", t->anomaly);
     return DIFU_OK;
 }
 

@@ -39,6 +39,7 @@ struct difu_trainer {
     int64_t smooth_n;
     FILE *csv;
     char ckpt_path[DIFU_TRAIN_PATH_LEN];
+    char anomaly[DIFU_ERROR_LEN]; /* detect_anomaly: the last step's report, "" when none */
 };
 
 /* Seconds from a monotonic clock. */

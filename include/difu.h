@@ -366,16 +366,44 @@ typedef struct difu_plot_params {
     int width, height;      /* image size in pixels, at least 160 x 120 */
     int log_y;              /* nonzero: logarithmic y axis (values <= 0 are skipped) */
     float smooth;           /* in [0, 1): also draw an EMA-smoothed copy with this decay; 0 = none */
-    double x_first, x_step; /* x of value i is x_first + i * x_step (e.g. the step number) */
+    double x_first, x_step; /* x of value i is x_first + i * x_step (e.g. the step number) for
+                               series without x values; x_step is also the width of the x range
+                               when every point has the same x */
+    const char *y_label;    /* y axis title in the built-in font; NULL = "loss" */
 } difu_plot_params;
 
-/* 800 x 500, log_y 1, smooth 0.98, x_first 1, x_step 1. */
+/* 800 x 500, log_y 1, smooth 0.98, x_first 1, x_step 1, y_label NULL. */
 difu_plot_params difu_plot_params_default(void);
 
 /* Writes a line chart of values[0..n) (non-finite values are skipped) as an RGB PNG of the asked
- * size, with axes, ticks, grid lines and tick labels in a small built-in font. */
+ * size, with axes, ticks, grid lines and tick labels in a small built-in font. It is
+ * difu_png_write_loss_plot_multi with one unlabelled series (no legend). */
 difu_status difu_png_write_loss_plot(const char *path, const float *values, int64_t n,
                                      const difu_plot_params *params, char *err, size_t errlen);
+
+#define DIFU_PLOT_MAX_SERIES 8
+
+/* One curve of a multi-series chart. */
+typedef struct difu_plot_series {
+    const char *label; /* legend text (letters, digits and ._-+/:()=, ; case is folded, longer
+                          labels are cut to fit); NULL or "" = no legend entry */
+    const double *x;   /* [n] finite and strictly increasing (e.g. step numbers); NULL = x_first
+                          + i * x_step */
+    const float *y;    /* [n]; non-finite values (and values <= 0 on a log axis) leave a gap */
+    int64_t n;         /* >= 1 */
+} difu_plot_series;
+
+/* Writes series[0..nseries) (1..DIFU_PLOT_MAX_SERIES) on one chart, the axes spanning the union
+ * of their x and y ranges. Series i gets colour i of a fixed palette (blue, orange, green, red,
+ * purple, brown, pink, cyan): its raw values thin in a light shade, its EMA (params->smooth,
+ * debiased, over points in order) thick in the full colour; with smooth 0 the raw values alone,
+ * thin in the full colour. A legend (swatch + label of every
+ * labelled series) sits in the corner of the plot area the curves cover least. Refuses
+ * (DIFU_ERR_INVALID_ARG) NULL pointers, n < 1 and x that is not finite and strictly increasing,
+ * naming the series and the index. */
+difu_status difu_png_write_loss_plot_multi(const char *path, const difu_plot_series *series,
+                                           int nseries, const difu_plot_params *params, char *err,
+                                           size_t errlen);
 
 /* ---------------------------------------------------------------- graph and model
  * The U-Net of shared/MODEL.md as a planned graph: parameters, gradients, forward (eps
@@ -575,6 +603,10 @@ typedef struct difu_train_params {
     int sample_per_class;     /* grid columns (images per class row, or per row unconditional) */
     float sample_guidance;
     int max_bad_steps;        /* stop after this many non-finite steps in a row (>= 1) */
+    int detect_anomaly;       /* nonzero: check every node's outputs (activations and gradients)
+                                 for NaN / inf right after it runs; the first one found is
+                                 reported (difu_train_progress.anomaly) and the step skipped.
+                                 Same results, slower; for debugging. 0 by default */
     int write_files;          /* 0: no loss.csv, samples, plot or checkpoints (benchmarks) */
     /* Nonzero makes difu_trainer_run finish the current step, write a checkpoint and return
      * (set it from a signal handler). May be NULL. */
@@ -602,12 +634,16 @@ struct difu_train_progress {
     double elapsed_s;         /* wall time of this run */
     int skipped;              /* this step was skipped (non-finite loss or gradient) */
     int64_t skipped_total;
+    /* With detect_anomaly, on a step that met a non-finite value: "step S: detect-anomaly: first
+     * non-finite value in the output of node N 'NAME' (OP, forward | backward: gradient of
+     * ...): nan at element I of [SHAPE]"; else NULL. Owned by the trainer until the next step. */
+    const char *anomaly;
 };
 
 /* lr 2e-4, betas 0.9 / 0.999, eps 1e-8, weight decay 0, warm-up 0, clip 1, EMA 0.9999, label
  * dropout 0.1, linear schedule, T 1000, seed 0, batch 128, ckpt_every 0, sample_every 0,
- * sample_steps 50, sample_per_class 10, sample_guidance 2, max_bad_steps 10, write_files 1;
- * data, model and out_dir NULL. */
+ * sample_steps 50, sample_per_class 10, sample_guidance 2, max_bad_steps 10, write_files 1,
+ * detect_anomaly 0; data, model and out_dir NULL. */
 difu_train_params difu_train_params_default(void);
 
 /* Fills p's data, model, batch, seed, cond, flip, limit, schedule, T and the optimizer settings
@@ -627,8 +663,10 @@ difu_status difu_trainer_create(difu_engine *e, const difu_train_params *p, cons
 void difu_trainer_destroy(difu_trainer *t);
 
 /* One training step (batch, t, label dropout, q_sample, forward + backward, clip, Adam + EMA,
- * loss.csv row). A non-finite loss or gradient skips the update (*skipped = 1); after
- * max_bad_steps in a row it fails with DIFU_ERR_NUMERIC. out may be NULL. */
+ * loss.csv row). A non-finite loss or gradient (or, with detect_anomaly, any non-finite node
+ * output) skips the update (out->skipped = 1); after max_bad_steps in a row it fails with
+ * DIFU_ERR_NUMERIC, the message ending with the last anomaly report when there is one. out may
+ * be NULL. */
 difu_status difu_trainer_step(difu_trainer *t, difu_train_progress *out);
 /* Steps until p->steps are done or *p->stop, with checkpoints and sample grids at their periods;
  * then a final checkpoint and loss.png. *interrupted tells whether stop ended it (may be NULL). */
