@@ -5,6 +5,7 @@
  * (the transposed im2col, read in place). Threads split the dweight tiles and each sums over all
  * images itself, and dbias by channel: no cross-thread reduction, the same bits for any nth. */
 #include "conv2d_pack.h"
+#include "gemm_conv.h"
 
 void difu_conv2d_bwd_weights_igemm(const difu_kernels *k, const difu_conv2d_desc *d,
                                    const float *x, const float *dy, float *dweight, float *dbias,
@@ -35,14 +36,5 @@ void difu_conv2d_bwd_weights_igemm(const difu_kernels *k, const difu_conv2d_desc
     difu_gemm_run(k, &g, m0, m1, n0, n1, scratch);
     if (!dbias)
         return;
-    int c0 = (int)((int64_t)d->cout * ith / nth), c1 = (int)((int64_t)d->cout * (ith + 1) / nth);
-    for (int co = c0; co < c1; co++) {
-        double sum = 0.0;
-        for (int i = 0; i < d->n; i++) {
-            const float *p = dy + ((int64_t)i * d->cout + co) * npix;
-            for (int64_t q = 0; q < npix; q++)
-                sum += p[q];
-        }
-        dbias[co] = (float)sum;
-    }
+    difu_conv2d_bias_grad(dy, d->n, d->cout, npix, dbias, ith, nth);
 }

@@ -117,26 +117,35 @@ void difu_pack_a_weight(const void *ctx, int i0, int rows, int p0, int kc, int m
 void difu_pack_a_rows(const void *ctx, int i0, int rows, int p0, int kc, int mr, float *dst)
 {
     const difu_conv_rows *s = ctx;
+    enum { MR_MAX = 16 };
+    const float *src[MR_MAX];
     for (int q = 0; q * mr < rows; q++) {
         float *d = dst + (size_t)q * kc * mr;
         int n = rows - q * mr < mr ? rows - q * mr : mr;
-        for (int ii = 0; ii < mr; ii++) {
-            if (ii >= n) {
-                for (int p = 0; p < kc; p++)
-                    d[p * mr + ii] = 0.0f;
-                continue;
-            }
-            int i = i0 + q * mr + ii;
-            int64_t img = p0 / s->npix, pix = p0 % s->npix;
-            const float *src = s->y + (img * s->rows + i) * s->npix;
-            for (int p = 0; p < kc; p++) {
-                d[p * mr + ii] = src[pix];
-                if (++pix == s->npix) {
-                    pix = 0;
-                    img++;
-                    src = s->y + (img * s->rows + i) * s->npix;
+        if (mr > MR_MAX) { /* not used by any micro-kernel; kept correct */
+            for (int ii = 0; ii < mr; ii++)
+                for (int p = 0; p < kc; p++) {
+                    int64_t at = (int64_t)p0 + p, img = at / s->npix, pix = at % s->npix;
+                    d[(size_t)p * mr + ii] =
+                        ii < n ? s->y[(img * s->rows + i0 + q * mr + ii) * s->npix + pix] : 0.0f;
                 }
+            continue;
+        }
+        /* the points of one image at a time: mr row streams, one contiguous mr-wide write */
+        for (int p = 0; p < kc;) {
+            int64_t at = (int64_t)p0 + p, img = at / s->npix, pix = at % s->npix;
+            int len = s->npix - pix < kc - p ? (int)(s->npix - pix) : kc - p;
+            for (int ii = 0; ii < n; ii++)
+                src[ii] = s->y + (img * s->rows + i0 + q * mr + ii) * s->npix + pix;
+            float *o = d + (size_t)p * mr;
+            for (int r = 0; r < len; r++, o += mr) {
+                int ii = 0;
+                for (; ii < n; ii++)
+                    o[ii] = src[ii][r];
+                for (; ii < mr; ii++)
+                    o[ii] = 0.0f;
             }
+            p += len;
         }
     }
 }

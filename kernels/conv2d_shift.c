@@ -561,14 +561,5 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
     if (!dbias)
         return;
     const int64_t npix = (int64_t)difu_conv2d_out_h(d) * difu_conv2d_out_w(d);
-    int e0 = (int)((int64_t)d->cout * ith / nth), e1 = (int)((int64_t)d->cout * (ith + 1) / nth);
-    for (int co = e0; co < e1; co++) {
-        double sum = 0.0;
-        for (int i = 0; i < d->n; i++) {
-            const float *p = dy + ((int64_t)i * d->cout + co) * npix;
-            for (int64_t q = 0; q < npix; q++)
-                sum += p[q];
-        }
-        dbias[co] = (float)sum;
-    }
+    difu_conv2d_bias_grad(dy, d->n, d->cout, npix, dbias, ith, nth);
 }

@@ -53,6 +53,10 @@ void f32_conv_shift_8x3v_neon(int kc, const float *a, int64_t lda, const int32_t
                              int accumulate);
 void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
                            const int32_t *boff, float *out);
+/* dbias [cout] = the sum of dy [n, cout, npix] over images and points; threads split the
+ * channels (team kernel contract). */
+void difu_conv2d_bias_grad(const float *dy, int n, int cout, int64_t npix, float *dbias, int ith,
+                           int nth);
 /* Per-thread scratch bytes of the shifted convolutions with u (0 when u has no shift kernels). */
 size_t difu_conv_shift_scratch_bytes(const difu_gemm_ukernel *u);
 
