@@ -362,6 +362,9 @@ static void cli_seeds(void)
     static const char *const digest[] = {"digest", "--", "-x.safetensors", "y", NULL};
     static const char *const info[] = {"info", "--threads", "3", "--isa", "avx2", NULL};
     static const char *const help[] = {"sample", "--help", NULL};
+    static const char *const plot[] = {"plot", "--csv", "a/loss.csv", "--csv", "b.csv:torch",
+        "--out", "p.png", "--column", "grad_norm", "--smooth", "0.9", "--linear", "--width", "640",
+        "--height", "400", NULL};
     cli_seed("train", train);
     cli_seed("resume", resume);
     cli_seed("sample", sample);
@@ -372,6 +375,7 @@ static void cli_seeds(void)
     cli_seed("digest", digest);
     cli_seed("info", info);
     cli_seed("help", help);
+    cli_seed("plot", plot);
 }
 
 int main(int argc, char **argv)
