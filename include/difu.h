@@ -647,8 +647,8 @@ struct difu_train_progress {
 difu_train_params difu_train_params_default(void);
 
 /* Fills p's data, model, batch, seed, cond, flip, limit, schedule, T and the optimizer settings
- * from a checkpoint written by a trainer (strings are owned by the engine until the next call).
- * Used to resume with the same settings. */
+ * from a checkpoint written by a trainer. On success p->data and p->model are new strings
+ * (malloc) that the caller frees. Used to resume with the same settings. */
 difu_status difu_train_params_from_checkpoint(difu_engine *e, const char *path,
                                               difu_train_params *p);
 
