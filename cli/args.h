@@ -7,6 +7,13 @@
 
 /* The value after argv[*i] (advancing *i), or NULL with a message when it is missing. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+/* In an option loop over argv with index i and the command's name in `cmd`: sets v to the
+ * option's value, or returns 2 (bad usage) from the parser when it is missing. */
+#define CLI_VALUE()                                                                               \
+    do {                                                                                          \
+        if (!(v = cli_value(cmd, argc, argv, &i)))                                                \
+            return 2;                                                                             \
+    } while (0)
 int cli_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
             long long *out);
 int cli_u64(const char *cmd, const char *flag, const char *text, uint64_t *out);

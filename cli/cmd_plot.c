@@ -77,26 +77,21 @@ static int parse(int argc, char **argv, plot_args *a)
         const char *f = argv[i], *v = NULL;
         long long n;
         double x;
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(v = cli_value(cmd, argc, argv, &i)))                                                \
-            return 2;                                                                             \
-    } while (0)
         if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(f, "--csv") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!add_csv(a, v))
                 return 2;
         } else if (strcmp(f, "--out") == 0) {
-            VALUE();
+            CLI_VALUE();
             a->out = v;
         } else if (strcmp(f, "--column") == 0) {
-            VALUE();
+            CLI_VALUE();
             a->column = v;
         } else if (strcmp(f, "--smooth") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_float(cmd, f, v, 0, 1, &x))
                 return 2;
             if (x >= 1.0) {
@@ -107,12 +102,12 @@ static int parse(int argc, char **argv, plot_args *a)
         } else if (strcmp(f, "--linear") == 0) {
             a->params.log_y = 0;
         } else if (strcmp(f, "--width") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 160, 8192, &n))
                 return 2;
             a->params.width = (int)n;
         } else if (strcmp(f, "--height") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 120, 8192, &n))
                 return 2;
             a->params.height = (int)n;
@@ -120,7 +115,6 @@ static int parse(int argc, char **argv, plot_args *a)
             fprintf(stderr, "difu plot: unknown option '%s' (see difu plot --help)\n", f);
             return 2;
         }
-#undef VALUE
     }
     if (a->ncsv == 0 || !a->out) {
         fprintf(stderr, "difu plot: --csv FILE and --out FILE.png are required (see difu plot "

@@ -65,25 +65,20 @@ static int parse(int argc, char **argv, difu_sample_params *p, sample_args *a)
         const char *f = argv[i], *v = NULL;
         long long n;
         double x;
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(v = cli_value(cmd, argc, argv, &i)))                                                \
-            return 2;                                                                             \
-    } while (0)
         if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(f, "--ckpt") == 0) {
-            VALUE();
+            CLI_VALUE();
             a->ckpt = v;
         } else if (strcmp(f, "--out") == 0) {
-            VALUE();
+            CLI_VALUE();
             a->out = v;
         } else if (strcmp(f, "--out-dir") == 0) {
-            VALUE();
+            CLI_VALUE();
             a->out_dir = v;
         } else if (strcmp(f, "--sampler") == 0) {
-            VALUE();
+            CLI_VALUE();
             int k = difu_sampler_kind_parse(v);
             if (k < 0) {
                 fprintf(stderr, "difu sample: --sampler takes ddpm or ddim, got '%s'\n", v);
@@ -91,7 +86,7 @@ static int parse(int argc, char **argv, difu_sample_params *p, sample_args *a)
             }
             p->sampler = (difu_sampler_kind)k;
         } else if (strcmp(f, "--variance") == 0) {
-            VALUE();
+            CLI_VALUE();
             int k = difu_ddpm_variance_parse(v);
             if (k < 0) {
                 fprintf(stderr, "difu sample: --variance takes beta or posterior, got '%s'\n", v);
@@ -99,7 +94,7 @@ static int parse(int argc, char **argv, difu_sample_params *p, sample_args *a)
             }
             p->variance = (difu_ddpm_variance)k;
         } else if (strcmp(f, "--spacing") == 0) {
-            VALUE();
+            CLI_VALUE();
             int k = difu_spacing_parse(v);
             if (k < 0) {
                 fprintf(stderr, "difu sample: --spacing takes uniform or trailing, got '%s'\n", v);
@@ -107,36 +102,36 @@ static int parse(int argc, char **argv, difu_sample_params *p, sample_args *a)
             }
             p->spacing = (difu_spacing)k;
         } else if (strcmp(f, "--steps") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 100000, &n))
                 return 2;
             p->steps = (int)n;
         } else if (strcmp(f, "--eta") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_float(cmd, f, v, 0, 1000, &x))
                 return 2;
             p->eta = (float)x;
         } else if (strcmp(f, "--guidance") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_float(cmd, f, v, -100, 100, &x))
                 return 2;
             p->guidance = (float)x;
         } else if (strcmp(f, "--seed") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_u64(cmd, f, v, &p->seed))
                 return 2;
         } else if (strcmp(f, "--batch") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 65536, &n))
                 return 2;
             p->batch = (int)n;
         } else if (strcmp(f, "--n") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 1000000, &a->n))
                 return 2;
             a->n_given = 1;
         } else if (strcmp(f, "--class") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 0, 1000000, &a->cls))
                 return 2;
         } else if (strcmp(f, "--all-classes") == 0) {
@@ -150,22 +145,21 @@ static int parse(int argc, char **argv, difu_sample_params *p, sample_args *a)
         } else if (strcmp(f, "--no-clip") == 0) {
             p->clip_x0 = 0;
         } else if (strcmp(f, "--threads") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 4096, &a->threads))
                 return 2;
         } else if (strcmp(f, "--cols") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 10000, &a->cols))
                 return 2;
         } else if (strcmp(f, "--scale") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_int(cmd, f, v, 1, 64, &a->scale))
                 return 2;
         } else {
             fprintf(stderr, "difu sample: unknown option '%s' (see difu sample --help)\n", f);
             return 2;
         }
-#undef VALUE
     }
     if (!a->ckpt || !a->out) {
         fprintf(stderr, "difu sample: --ckpt FILE and --out FILE.png are required (see difu sample "

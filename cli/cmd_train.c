@@ -130,67 +130,62 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
         const char *a = argv[i], *v = NULL;
         long long n;
         double f;
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(v = cli_value(cmd, argc, argv, &i)))                                                \
-            return 2;                                                                             \
-    } while (0)
 #define INT(lo, hi) (cli_int(cmd, a, v, lo, hi, &n) ? 1 : 0)
 #define NUM(lo, hi) (cli_float(cmd, a, v, lo, hi, &f) ? 1 : 0)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
         } else if (strcmp(a, "--data") == 0) {
-            VALUE();
+            CLI_VALUE();
             p->data = v;
             g->data = 1;
         } else if (strcmp(a, "--model") == 0) {
-            VALUE();
+            CLI_VALUE();
             p->model = v;
             g->model = 1;
         } else if (strcmp(a, "--out") == 0) {
-            VALUE();
+            CLI_VALUE();
             p->out_dir = v;
         } else if (strcmp(a, "--resume") == 0) {
-            VALUE();
+            CLI_VALUE();
             *resume = v;
         } else if (strcmp(a, "--steps") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, (long long)1e12))
                 return 2;
             p->steps = n;
         } else if (strcmp(a, "--batch") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, 65536))
                 return 2;
             p->batch = (int)n;
             g->batch = 1;
         } else if (strcmp(a, "--lr") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!NUM(0, 10))
                 return 2;
             p->lr = (float)f;
             g->lr = 1;
         } else if (strcmp(a, "--warmup") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(0, (long long)1e12))
                 return 2;
             p->warmup = n;
             g->warmup = 1;
         } else if (strcmp(a, "--weight-decay") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!NUM(0, 100))
                 return 2;
             p->weight_decay = (float)f;
             g->wd = 1;
         } else if (strcmp(a, "--clip") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!NUM(0, 1e6))
                 return 2;
             p->clip = (float)f;
             g->clip = 1;
         } else if (strcmp(a, "--ema-decay") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!NUM(0, 0.999999999))
                 return 2;
             p->ema_decay = (float)f;
@@ -200,13 +195,13 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
             p->cond = 1;
             g->cond = 1;
         } else if (strcmp(a, "--label-dropout") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!NUM(0, 1))
                 return 2;
             p->label_dropout = (float)f;
             g->drop = 1;
         } else if (strcmp(a, "--schedule") == 0) {
-            VALUE();
+            CLI_VALUE();
             int k = difu_schedule_kind_parse(v);
             if (k < 0) {
                 fprintf(stderr, "difu train: --schedule takes linear or cosine, got '%s'\n", v);
@@ -215,13 +210,13 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
             p->schedule = (difu_schedule_kind)k;
             g->schedule = 1;
         } else if (strcmp(a, "--T") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(2, 100000))
                 return 2;
             p->T = (int)n;
             g->T = 1;
         } else if (strcmp(a, "--seed") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!cli_u64(cmd, a, v, &p->seed))
                 return 2;
             g->seed = 1;
@@ -229,38 +224,38 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
             p->flip = 1;
             g->flip = 1;
         } else if (strcmp(a, "--limit") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, (long long)1e12))
                 return 2;
             p->limit = n;
             g->limit = 1;
         } else if (strcmp(a, "--threads") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, 4096))
                 return 2;
             *threads = (int)n;
         } else if (strcmp(a, "--ckpt-every") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(0, (long long)1e12))
                 return 2;
             p->ckpt_every = n;
         } else if (strcmp(a, "--sample-every") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(0, (long long)1e12))
                 return 2;
             p->sample_every = n;
         } else if (strcmp(a, "--sample-steps") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, 100000))
                 return 2;
             p->sample_steps = (int)n;
         } else if (strcmp(a, "--log-every") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, (long long)1e12))
                 return 2;
             *log_every = n;
         } else if (strcmp(a, "--max-bad-steps") == 0) {
-            VALUE();
+            CLI_VALUE();
             if (!INT(1, 1000000))
                 return 2;
             p->max_bad_steps = (int)n;
@@ -270,7 +265,6 @@ static int parse(int argc, char **argv, difu_train_params *p, given *g, const ch
             fprintf(stderr, "difu train: unknown option '%s' (see difu train --help)\n", a);
             return 2;
         }
-#undef VALUE
 #undef INT
 #undef NUM
     }
