@@ -47,6 +47,13 @@ difu_status difu_schedule_init(difu_schedule *s, difu_schedule_kind kind, int T,
                      (int)kind, T);
         return DIFU_ERR_INVALID_ARG;
     }
+    if (kind == DIFU_SCHEDULE_LINEAR && 1000.0 / T * 0.02 >= 1.0) {
+        if (err && errlen)
+            snprintf(err, errlen, "schedule: the linear schedule scales beta to 0.02 * 1000 / T, which "
+                     "reaches %g >= 1 at T = %d: use T >= 21 or the cosine schedule",
+                     1000.0 / T * 0.02, T);
+        return DIFU_ERR_INVALID_ARG;
+    }
     double *beta = malloc(sizeof(double) * (size_t)T);
     double *ab = malloc(sizeof(double) * (size_t)T);
     if (!beta || !ab) {

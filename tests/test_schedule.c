@@ -82,6 +82,19 @@ Test(schedule, bad_arguments)
     cr_assert(strstr(err, "T 0"), "%s", err);
     cr_assert_eq(difu_schedule_init(&s, (difu_schedule_kind)7, 10, err, sizeof err),
                  DIFU_ERR_INVALID_ARG);
+    /* the linear schedule's beta_T = 0.02 * 1000 / T reaches 1 at T = 20 */
+    cr_assert_eq(difu_schedule_init(&s, DIFU_SCHEDULE_LINEAR, 20, err, sizeof err),
+                 DIFU_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "T = 20") && strstr(err, "T >= 21"), "%s", err);
+    cr_assert_eq(difu_schedule_init(&s, DIFU_SCHEDULE_LINEAR, 21, err, sizeof err), DIFU_OK, "%s",
+                 err);
+    for (int t = 0; t < 21; t++)
+        cr_assert(s.alpha_bar[t] > 0 && s.beta[t] < 1, "t %d: beta %g alpha_bar %g", t, s.beta[t],
+                  s.alpha_bar[t]);
+    difu_schedule_free(&s);
+    cr_assert_eq(difu_schedule_init(&s, DIFU_SCHEDULE_COSINE, 10, err, sizeof err), DIFU_OK, "%s",
+                 err);
+    difu_schedule_free(&s);
     int ts[4];
     cr_assert_eq(difu_sampling_timesteps(10, 11, DIFU_SPACING_UNIFORM, ts), DIFU_ERR_INVALID_ARG);
     cr_assert_eq(difu_sampling_timesteps(10, 0, DIFU_SPACING_TRAILING, ts), DIFU_ERR_INVALID_ARG);
