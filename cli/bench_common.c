@@ -55,7 +55,8 @@ int bench_parse(bench_opts *o, int argc, char **argv)
                                                           : NULL;
         if (target) {
             long long lo = target == &o->warmup ? 0 : 1;
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_int(cmd, a, v, lo, 1 << 20, target))
+            long long hi = target == &o->threads ? 4096 : 1 << 20; /* as every other command */
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_int(cmd, a, v, lo, hi, target))
                 return 0;
             continue;
         }
