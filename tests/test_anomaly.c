@@ -4,12 +4,10 @@
  * backward node that made it, naming the parameter; the report is the same at 1 and 2 threads;
  * the step is skipped and counted like any non-finite step; and checking changes no bit of a
  * run where everything stays finite. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -19,77 +17,11 @@
 
 #define N_IMG 32
 
-static char *make_tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/difu-anomaly-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-    return dir;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(dp)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(dp);
-    rmdir(dir);
-}
-
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* 8x8 images of 4 classes: a bright quadrant (the label) on a dark background. */
-static void write_dataset(const char *dir)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x803);
-    put_be32(f, N_IMG);
-    put_be32(f, 8);
-    put_be32(f, 8);
-    for (int i = 0; i < N_IMG; i++) {
-        int q = i % 4, oy = (q / 2) * 4, ox = (q % 2) * 4;
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int in = y >= oy && y < oy + 4 && x >= ox && x < ox + 4;
-                fputc(in ? 230 - (i * 7 + x) % 25 : 10 + (i * 3 + y) % 20, f);
-            }
-    }
-    fclose(f);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
-    f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x801);
-    put_be32(f, N_IMG);
-    for (int i = 0; i < N_IMG; i++)
-        fputc(i % 4, f);
-    fclose(f);
-}
-
 static char data_spec[128];
 
 static difu_train_params base_params(const char *dir)
 {
-    write_dataset(dir);
+    tu_write_quadrant_idx(dir, N_IMG);
     snprintf(data_spec, sizeof data_spec, "idx:%s", dir);
     difu_train_params p = difu_train_params_default();
     p.data = data_spec;
@@ -134,7 +66,8 @@ static void step_ok(difu_trainer *t, difu_engine *e)
 /* One good step, then a NaN in down.0.0.conv1.weight; the next step's report into msg. */
 static void nan_weight_report(int threads, int detect, char *msg, size_t len)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "anomaly");
     difu_train_params p = base_params(dir);
     p.detect_anomaly = detect;
     p.max_bad_steps = 2;
@@ -165,7 +98,7 @@ static void nan_weight_report(int threads, int detect, char *msg, size_t len)
     free(before);
     difu_trainer_destroy(t);
     difu_engine_destroy(e);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(anomaly, nan_weight_is_reported_at_the_conv_that_reads_it)
@@ -187,7 +120,8 @@ Test(anomaly, backward_overflow_names_the_gradient_and_its_parameter)
     /* norm_out's bias 1e22 makes conv_out's input about 1e22, and conv_out's zero weights keep
      * the forward finite (the prediction is conv_out's bias, 1e18: loss 1e36). conv_out's
      * weight gradient sums dpred (about 4e15) times 1e22 over 512 positions: inf. */
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "anomaly");
     difu_train_params p = base_params(dir);
     p.detect_anomaly = 1;
     /* 1 and 2 threads natively, then 2 with oneDNN convolutions (checked between the parallel
@@ -223,12 +157,13 @@ Test(anomaly, backward_overflow_names_the_gradient_and_its_parameter)
         difu_trainer_destroy(t);
         difu_engine_destroy(e);
     }
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(anomaly, checking_changes_no_bit_of_a_finite_run)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "anomaly");
     enum { STEPS = 4 };
     float loss[2][STEPS];
     float *w[2], *ema[2];
@@ -266,14 +201,15 @@ Test(anomaly, checking_changes_no_bit_of_a_finite_run)
         free(w[k]);
         free(ema[k]);
     }
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* The command line: a checkpoint with a NaN weight, resumed with --detect-anomaly, prints the
  * report of each bad step and stops with the numerical guard's message. */
 Test(anomaly, cli_flag_prints_the_report)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "anomaly");
     char out[256], ckpt[300];
     snprintf(out, sizeof out, "%s/run", dir);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
@@ -308,5 +244,5 @@ Test(anomaly, cli_flag_prints_the_report)
     cr_assert_eq(r->status, 0);
     cr_assert(strstr(r->out, "--detect-anomaly"), "%s", r->out);
     free(r);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }

@@ -8,14 +8,10 @@
  *   native the bits of a NATIVE engine), with the executor's region boundaries around oneDNN nodes.
  * - `difu bench train|sample|ops` end with one JSON line holding the fields users read; bad usage
  *   exits 2 with a message naming the option. */
-#include <fcntl.h>
 #include <math.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -26,7 +22,6 @@
 #include "safetensors.h"
 #include "test_util.h"
 #include "unet.h"
-
 
 static difu_engine *engine_with(difu_conv_backend b, int threads)
 {
@@ -48,68 +43,25 @@ static difu_engine *engine_with(difu_conv_backend b, int threads)
 
 /* ---------------------------------------------------------------- golden files */
 
-static difu_safetensors *load(difu_engine *e, const char *name)
-{
-    char path[1024];
-    const char *env = getenv("DIFU_TEST_DATA");
-    difu_safetensors *s = NULL;
-    if (env) {
-        snprintf(path, sizeof path, "%s/%s", env, name);
-        if (difu_st_read(e, path, &s) == DIFU_OK)
-            return s;
-    }
-    const char *dirs[] = {"tests/data", "../tests/data"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
-        if (difu_st_read(e, path, &s) == DIFU_OK)
-            return s;
-    }
-    cr_assert_fail("cannot load tests/data/%s: %s", name, difu_engine_last_error(e));
-    return NULL;
-}
-
-static const difu_st_tensor *need(const difu_safetensors *s, const char *name)
-{
-    const difu_st_tensor *t = difu_st_find(s, name);
-    cr_assert(t, "golden file lacks '%s'", name);
-    return t;
-}
-
-/* max |a - b| <= tol * max |b| (test_golden.c's rule) */
-static void compare(const char *what, const float *got, const float *want, int64_t n, double tol)
-{
-    double mx = 0, err = 0;
-    int64_t at = 0;
-    for (int64_t i = 0; i < n; i++) {
-        mx = fmax(mx, fabs(want[i]));
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= err)) {
-            err = d;
-            at = i;
-        }
-    }
-    cr_assert(err <= tol * mx, "%s: |diff| %.3g at %lld (got %.8g, want %.8g) > %.0e x largest %.3g",
-              what, err, (long long)at, (double)got[at], (double)want[at], tol, mx);
-}
-
 static void check_golden(const char *preset, const char *file, difu_conv_backend b, int threads)
 {
     difu_engine *e = engine_with(b, threads);
-    difu_safetensors *s = load(e, file);
+    difu_safetensors *s = tu_load_golden(e, file);
     difu_model_config c;
     cr_assert_eq(difu_model_preset(e, preset, &c), DIFU_OK);
     difu_model *m = NULL;
     cr_assert_eq(difu_model_create(e, &c, 1, &m), DIFU_OK, "%s", difu_engine_last_error(e));
     for (int i = 0; i < difu_model_tensor_count(m); i++) {
         const char *name = difu_model_tensor_info(m, i, NULL, NULL);
-        const difu_st_tensor *t = need(s, name);
+        const difu_st_tensor *t = tu_golden_tensor(s, name);
         difu_tensor p;
         cr_assert_eq(difu_model_param(m, name, &p), DIFU_OK);
         cr_assert_eq((int64_t)(t->end - t->begin), difu_tensor_numel(&p) * 4, "%s", name);
         memcpy(p.data, difu_st_data(s, t), t->end - t->begin);
     }
-    const difu_st_tensor *x = need(s, "x"), *t = need(s, "t"), *y = need(s, "y"),
-                         *noise = need(s, "noise"), *eps = need(s, "eps"), *loss = need(s, "loss");
+    const difu_st_tensor *x = tu_golden_tensor(s, "x"), *t = tu_golden_tensor(s, "t"),
+                         *y = tu_golden_tensor(s, "y"), *noise = tu_golden_tensor(s, "noise"),
+                         *eps = tu_golden_tensor(s, "eps"), *loss = tu_golden_tensor(s, "loss");
     int n = (int)x->shape[0];
     int64_t numel = difu_st_numel(x);
     size_t nf = 0;
@@ -136,22 +88,23 @@ static void check_golden(const char *preset, const char *file, difu_conv_backend
     cr_assert(memcmp(ev, ev2, (size_t)numel * 4) == 0 && l == l2, "%s: two runs differ", what);
     cr_assert(memcmp(g1, difu_model_grads(m, NULL), nf * 4) == 0, "%s: two runs' gradients differ",
               what);
-    compare(what, ev, difu_st_data(s, eps), numel, 1e-4);
+    tu_assert_close_to_largest(what, ev, difu_st_data(s, eps), numel, 1e-4);
     const float want_loss = *(const float *)difu_st_data(s, loss);
     cr_assert(fabs(l - want_loss) <= 1e-4 * fabs(want_loss), "%s: loss %.8g, PyTorch %.8g", what, l,
               want_loss);
     cr_assert_eq(difu_model_forward(m, n, xv, tv, yv, ev2), DIFU_OK);
-    compare(what, ev2, difu_st_data(s, eps), numel, 1e-4);
+    tu_assert_close_to_largest(what, ev2, difu_st_data(s, eps), numel, 1e-4);
     for (int i = 0; i < difu_model_tensor_count(m); i++) {
         const char *name = difu_model_tensor_info(m, i, NULL, NULL);
         char gname[160];
         snprintf(gname, sizeof gname, "grad.%s", name);
-        const difu_st_tensor *gt = need(s, gname);
+        const difu_st_tensor *gt = tu_golden_tensor(s, gname);
         difu_tensor g;
         cr_assert_eq(difu_model_grad(m, name, &g), DIFU_OK);
         snprintf(what, sizeof what, "%s conv %s %d threads: %s", preset, difu_conv_backend_name(b),
                  threads, gname);
-        compare(what, g.data, difu_st_data(s, gt), difu_st_numel(gt), 1e-3);
+        tu_assert_close_to_largest(what, g.data, difu_st_data(s, gt), difu_st_numel(gt),
+                                   1e-3);
     }
     if (b == DIFU_CONV_ONEDNN)
         cr_assert(difu_onednn_cache_size(e) > 0, "the ONEDNN engine never called oneDNN");
@@ -413,24 +366,8 @@ Test(graph_onednn, native_engine_never_plans_onednn_nodes)
 
 /* ---------------------------------------------------------------- difu bench */
 
-typedef tu_run_result result;
-
-static result *run(const char *first, ...)
-{
-    const char *argv[40] = {tu_difu_bin(), "bench", first};
-    int argc = 3;
-    va_list ap;
-    va_start(ap, first);
-    const char *a;
-    while (argc < 39 && (a = va_arg(ap, const char *)))
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    return tu_run_argv(argv);
-}
-
 /* The last line of stdout: one JSON object with every key in keys (NULL-terminated). */
-static void json_line_has(const result *r, const char *const *keys)
+static void json_line_has(const tu_run_result *r, const char *const *keys)
 {
     cr_assert_eq(r->status, 0, "exit %d: %s", r->status, r->err);
     size_t len = strlen(r->out);
@@ -450,28 +387,29 @@ Test(bench_cli, train_sample_and_ops_end_with_a_json_line)
     static const char *const common[] = {"\"img_per_s\": ", "\"gflops\": ", "\"peak_rss_mib\": ",
                                          "\"pct_peak\": ", "\"model\": \"tiny\"", "\"threads\": 1",
                                          "\"isa\": \"", "\"conv\": \"native\"", NULL};
-    result *r = run("train", "--model", "tiny", "--batch", "4", "--threads", "1", "--steps", "2",
-                    "--warmup", "1", "--conv", "native", NULL);
+    tu_run_result *r = tu_run_difu("bench", "train", "--model", "tiny", "--batch", "4", "--threads",
+                                   "1", "--steps", "2", "--warmup", "1", "--conv", "native", NULL);
     json_line_has(r, common);
     static const char *const train[] = {"\"mode\": \"train\"", "\"batch\": 4", "\"steps\": 2", NULL};
     json_line_has(r, train);
     free(r);
-    r = run("sample", "--model", "tiny", "--sampler", "ddim", "--steps", "4", "--n", "3",
-            "--threads", "1", "--conv", "native", NULL);
+    r = tu_run_difu("bench", "sample", "--model", "tiny", "--sampler", "ddim", "--steps", "4",
+                    "--n", "3", "--threads", "1", "--conv", "native", NULL);
     json_line_has(r, common);
     static const char *const sample[] = {"\"mode\": \"sample\"", "\"n\": 3", "\"steps\": 4", NULL};
     json_line_has(r, sample);
     free(r);
-    r = run("ops", "--model", "tiny", "--batch", "2", "--threads", "1", "--reps", "1", "--conv",
-            "native", NULL);
+    r = tu_run_difu("bench", "ops", "--model", "tiny", "--batch", "2", "--threads", "1", "--reps",
+                    "1", "--conv", "native", NULL);
     static const char *const ops[] = {"\"mode\": \"ops\"", "\"op\": \"conv2d 3x3 fwd\"",
                                       "\"phase\": \"bwd\"", "\"op\": \"groupnorm+silu_bwd\"",
                                       "\"op\": \"attention\"", "\"peak_rss_mib\": ", NULL};
     json_line_has(r, ops);
     free(r);
     if (difu_onednn_available()) {
-        r = run("train", "--model", "tiny", "--batch", "2", "--threads", "2", "--steps", "1",
-                "--warmup", "1", "--conv", "auto", "--peak-gflops", "100", NULL);
+        r = tu_run_difu("bench", "train", "--model", "tiny", "--batch", "2", "--threads", "2",
+                        "--steps", "1", "--warmup", "1", "--conv", "auto", "--peak-gflops", "100",
+                        NULL);
         static const char *const autos[] = {"\"conv\": \"auto\"", "\"threads\": 2",
                                             "\"peak_gflops\": 100.0", NULL};
         json_line_has(r, autos);
@@ -497,13 +435,13 @@ Test(bench_cli, bad_usage_exits_2_naming_the_problem)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i].args;
-        result *r = run(a[0], a[1], a[2], a[3], a[4], NULL);
+        tu_run_result *r = tu_run_difu("bench", a[0], a[1], a[2], a[3], a[4], NULL);
         cr_assert_eq(r->status, 2, "case %zu: exit %d (%s)", i, r->status, r->err);
         cr_assert(strstr(r->err, cases[i].needle), "case %zu: '%s' lacks '%s'", i, r->err,
                   cases[i].needle);
         free(r);
     }
-    result *r = run("train", "--model", "nosuch", "--threads", "1", NULL);
+    tu_run_result *r = tu_run_difu("bench", "train", "--model", "nosuch", "--threads", "1", NULL);
     cr_assert_eq(r->status, 2, "unknown model: exit %d", r->status);
     cr_assert(strstr(r->err, "nosuch"), "%s", r->err);
     free(r);

@@ -2,87 +2,14 @@
  * (the binary from DIFU_BIN, set by tests/meson.build): their output, exit statuses (0 success, 1
  * failure, 2 bad usage; never a signal) and messages, predictions against PyTorch's. */
 #include <criterion/criterion.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
 #include "test_util.h"
-
-
-typedef tu_run_result result;
-
-/* Runs difu with the NULL-terminated arguments; stdout and stderr captured. */
-static result *run(const char *first, ...)
-{
-    const char *argv[32] = {tu_difu_bin(), first};
-    int argc = 2;
-    va_list ap;
-    va_start(ap, first);
-    const char *a;
-    while (argc < 31 && (a = va_arg(ap, const char *)))
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    return tu_run_argv(argv);
-}
-
-static void expect(result *r, int status, const char *in_err, const char *what)
-{
-    cr_assert_eq(r->status, status, "%s: exit %d, wanted %d\nstdout: %.2000s\nstderr: %s", what,
-                 r->status, status, r->out, r->err);
-    if (in_err)
-        cr_assert(strstr(r->err, in_err), "%s: stderr lacks '%s': %s", what, in_err, r->err);
-    free(r);
-}
-
-static void data_path(char *out, size_t len, const char *name)
-{
-    const char *env = getenv("DIFU_TEST_DATA");
-    if (env) {
-        snprintf(out, len, "%s/%s", env, name);
-        if (access(out, R_OK) == 0)
-            return;
-    }
-    const char *dirs[] = {"../tests/data", "tests/data"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(out, len, "%s/%s", dirs[i], name);
-        if (access(out, R_OK) == 0)
-            return;
-    }
-    cr_assert_fail("cannot find tests/data/%s (set DIFU_TEST_DATA)", name);
-}
-
-static char *make_dir(void)
-{
-    char *d = malloc(64);
-    snprintf(d, 64, "/tmp/difu-cli-XXXXXX");
-    cr_assert(mkdtemp(d));
-    return d;
-}
-
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    char path[512];
-    while (d && (ent = readdir(d)))
-        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-            unlink(path);
-        }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    free(dir);
-}
 
 /* max |a - b| / max |b| of tensor `name` in two files. */
 static double rel_err(difu_engine *e, const char *a_path, const char *b_path, const char *name)
@@ -133,22 +60,22 @@ static void write_batch(difu_engine *e, const char *path, int n, int c, int s, c
 
 Test(cli, model_prints_tensors_and_parameter_counts)
 {
-    result *r = run("model", "fmnist-t", NULL);
+    tu_run_result *r = tu_run_difu("model", "fmnist-t", NULL);
     cr_assert(strstr(r->out, "1624577"), "%s", r->out);
     cr_assert(strstr(r->out, "temb_dense0.weight"));
     cr_assert(strstr(r->out, "[32, 1, 3, 3]"), "conv_in's shape");
     cr_assert(strstr(r->out, "GFLOP per image"));
     cr_assert(strstr(r->out, "batch 128"));
     cr_assert(strstr(r->out, "training"));
-    expect(r, 0, NULL, "model fmnist-t");
-    r = run("model", "fmnist-s", NULL);
+    tu_expect_exit(r, 0, NULL, "model fmnist-t");
+    r = tu_run_difu("model", "fmnist-s", NULL);
     cr_assert(strstr(r->out, "6472705"), "%s", r->out);
-    expect(r, 0, NULL, "model fmnist-s");
+    tu_expect_exit(r, 0, NULL, "model fmnist-s");
     /* tensor lines: 245 for fmnist-t */
-    r = run("model", "fmnist-t", "--batch", "2", NULL);
+    r = tu_run_difu("model", "fmnist-t", "--batch", "2", NULL);
     cr_assert(strstr(r->out, "tensors      245"), "%s", r->out);
     cr_assert(strstr(r->out, "batch 2:"));
-    expect(r, 0, NULL, "model --batch 2");
+    tu_expect_exit(r, 0, NULL, "model --batch 2");
 }
 
 /* ---------------------------------------------------------------- usage errors */
@@ -157,30 +84,38 @@ Test(cli, help_and_bad_usage)
 {
     const char *cmds[] = {"model", "init", "predict", "digest"};
     for (int i = 0; i < 4; i++) {
-        result *r = run(cmds[i], "--help", NULL);
+        tu_run_result *r = tu_run_difu(cmds[i], "--help", NULL);
         cr_assert(strstr(r->out, "usage: difu"), "%s --help: %s", cmds[i], r->out);
-        expect(r, 0, NULL, cmds[i]);
-        expect(run(cmds[i], "--bogus", NULL), 2, "--bogus", cmds[i]);
+        tu_expect_exit(r, 0, NULL, cmds[i]);
+        tu_expect_exit(tu_run_difu(cmds[i], "--bogus", NULL), 2, "--bogus", cmds[i]);
     }
-    expect(run("model", NULL), 2, "which model", "model without a name");
-    expect(run("model", "fmnist-x", NULL), 2, "fmnist-x", "unknown preset");
-    expect(run("model", "tiny", "--batch", "0", NULL), 2, "--batch", "batch 0");
-    expect(run("model", "tiny", "--batch", NULL), 2, "--batch", "batch without value");
-    expect(run("model", "tiny", "tiny", NULL), 2, "one NAME", "two names");
-    expect(run("init", "--model", "tiny", "--seed", "1", NULL), 2, "--out", "init without --out");
-    expect(run("init", "--model", "tiny", "--seed", "-1", "--out", "/tmp/x.safetensors", NULL), 2,
-           "--seed", "negative seed");
-    expect(run("init", "--model", "tiny", "--seed", "12x", "--out", "/tmp/x.safetensors", NULL), 2,
-           "12x", "malformed seed");
-    expect(run("init", "--model", "nope", "--seed", "1", "--out", "/tmp/x.safetensors", NULL), 2,
-           "nope", "unknown preset");
-    expect(run("init", "--model", NULL), 2, "--model", "missing value");
-    expect(run("predict", "--ckpt", "a", "--in", "b", NULL), 2, "--out", "predict without --out");
-    expect(run("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "0", NULL), 2,
-           "--threads", "threads 0");
-    expect(run("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "two", NULL), 2,
-           "two", "threads two");
-    expect(run("digest", NULL), 2, "no files", "digest without files");
+    tu_expect_exit(tu_run_difu("model", NULL), 2, "which model", "model without a name");
+    tu_expect_exit(tu_run_difu("model", "fmnist-x", NULL), 2, "fmnist-x", "unknown preset");
+    tu_expect_exit(tu_run_difu("model", "tiny", "--batch", "0", NULL), 2, "--batch", "batch 0");
+    tu_expect_exit(tu_run_difu("model", "tiny", "--batch", NULL), 2, "--batch",
+                   "batch without value");
+    tu_expect_exit(tu_run_difu("model", "tiny", "tiny", NULL), 2, "one NAME", "two names");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "1", NULL), 2, "--out",
+                   "init without --out");
+    tu_expect_exit(
+        tu_run_difu("init", "--model", "tiny", "--seed", "-1", "--out", "/tmp/x.safetensors", NULL),
+        2, "--seed", "negative seed");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "12x", "--out",
+                               "/tmp/x.safetensors", NULL),
+                   2, "12x", "malformed seed");
+    tu_expect_exit(
+        tu_run_difu("init", "--model", "nope", "--seed", "1", "--out", "/tmp/x.safetensors", NULL),
+        2, "nope", "unknown preset");
+    tu_expect_exit(tu_run_difu("init", "--model", NULL), 2, "--model", "missing value");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", "a", "--in", "b", NULL), 2, "--out",
+                   "predict without --out");
+    tu_expect_exit(
+        tu_run_difu("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "0", NULL), 2,
+        "--threads", "threads 0");
+    tu_expect_exit(
+        tu_run_difu("predict", "--ckpt", "a", "--in", "b", "--out", "c", "--threads", "two", NULL),
+        2, "two", "threads two");
+    tu_expect_exit(tu_run_difu("digest", NULL), 2, "no files", "digest without files");
 }
 
 /* ---------------------------------------------------------------- init, predict, digest */
@@ -189,20 +124,24 @@ Test(cli, init_predict_and_digest)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     char golden[1024];
-    data_path(golden, sizeof golden, "golden-tiny.safetensors");
-    char *dir = make_dir(), ck[256], ck2[256], ck3[256], eps[256];
+    tu_data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char dir[64], ck[256], ck2[256], ck3[256], eps[256];
+    tu_make_tmpdir(dir, sizeof dir, "cli");
     snprintf(ck, sizeof ck, "%s/a.safetensors", dir);
     snprintf(ck2, sizeof ck2, "%s/b.safetensors", dir);
     snprintf(ck3, sizeof ck3, "%s/c.safetensors", dir);
     snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
-    result *r = run("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL);
+    tu_run_result *r = tu_run_difu("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL);
     cr_assert(strstr(r->out, "177553"), "%s", r->out);
-    expect(r, 0, NULL, "init");
-    expect(run("init", "--model", "tiny", "--seed", "5", "--out", ck2, NULL), 0, NULL, "init 2");
-    expect(run("init", "--model", "tiny", "--seed", "6", "--out", ck3, NULL), 0, NULL, "init 3");
+    tu_expect_exit(r, 0, NULL, "init");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "5", "--out", ck2, NULL), 0,
+                   NULL, "init 2");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "6", "--out", ck3, NULL), 0,
+                   NULL, "init 3");
 
     /* same seed, same digests; another seed, other digests */
-    result *d1 = run("digest", ck, NULL), *d2 = run("digest", ck2, NULL), *d3 = run("digest", ck3, NULL);
+    tu_run_result *d1 = tu_run_difu("digest", ck, NULL), *d2 = tu_run_difu("digest", ck2, NULL),
+                  *d3 = tu_run_difu("digest", ck3, NULL);
     cr_assert_eq(d1->status, 0, "%s", d1->err);
     cr_assert(strstr(d1->out, "conv_in.weight  ok"), "%s", d1->out);
     char *tl1 = strstr(d1->out, "  tensors  "), *tl2 = strstr(d2->out, "  tensors  "),
@@ -218,26 +157,28 @@ Test(cli, init_predict_and_digest)
     free(d3);
 
     /* predict with the fresh weights on the golden batch: runs, shape [2, 1, 8, 8] */
-    r = run("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--threads", "1", NULL);
-    expect(r, 0, NULL, "predict fresh");
+    r = tu_run_difu("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--threads", "1", NULL);
+    tu_expect_exit(r, 0, NULL, "predict fresh");
     difu_safetensors *s = NULL;
     cr_assert_eq(difu_st_read(e, eps, &s), DIFU_OK);
     const difu_st_tensor *t = difu_st_find(s, "eps");
     cr_assert(t && t->ndim == 4 && t->shape[0] == 2 && t->shape[1] == 1 && t->shape[2] == 8);
     difu_st_free(s);
-    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--ema", NULL), 1, "ema.",
-           "--ema without EMA tensors");
+    tu_expect_exit(
+        tu_run_difu("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--ema", NULL), 1,
+        "ema.", "--ema without EMA tensors");
 
     /* the golden file as checkpoint and batch: PyTorch's eps */
-    expect(run("predict", "--ckpt", golden, "--in", golden, "--out", eps, NULL), 0, NULL,
-           "predict golden");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", golden, "--in", golden, "--out", eps, NULL), 0,
+                   NULL, "predict golden");
     double err = rel_err(e, eps, golden, "eps");
     cr_assert(err <= 1e-4, "difu predict vs PyTorch: max rel err %.3e", err);
-    expect(run("predict", "--ckpt", golden, "--in", golden, "--out", eps, "--threads", "2", NULL), 0,
-           NULL, "predict golden, 2 threads");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", golden, "--in", golden, "--out", eps,
+                               "--threads", "2", NULL),
+                   0, NULL, "predict golden, 2 threads");
     err = rel_err(e, eps, golden, "eps");
     cr_assert(err <= 1e-4, "difu predict (2 threads) vs PyTorch: max rel err %.3e", err);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -245,8 +186,9 @@ Test(cli, pytorch_checkpoint_without_metadata_agrees_with_pytorch)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     char golden[1024];
-    data_path(golden, sizeof golden, "golden-tiny.safetensors");
-    char *dir = make_dir(), ck[256], eps[256];
+    tu_data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char dir[64], ck[256], eps[256];
+    tu_make_tmpdir(dir, sizeof dir, "cli");
     snprintf(ck, sizeof ck, "%s/torch.safetensors", dir);
     snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
     /* the golden file's tensors without "__metadata__": a plain PyTorch state_dict (+ batch) */
@@ -261,19 +203,19 @@ Test(cli, pytorch_checkpoint_without_metadata_agrees_with_pytorch)
     cr_assert_eq(difu_st_write(e, ck, t, s->n_tensors, NULL, 0), DIFU_OK);
     free(t);
     difu_st_free(s);
-    result *r = run("model", ck, NULL);
+    tu_run_result *r = tu_run_difu("model", ck, NULL);
     cr_assert(strstr(r->out, "no difu.config"), "%s", r->out);
     cr_assert(strstr(r->out, "\"groups\":[[0,8]]"), "%s", r->out);
     cr_assert(strstr(r->out, "177553"), "%s", r->out);
-    expect(r, 0, NULL, "model on a PyTorch file");
-    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", eps, NULL), 0, NULL,
-           "predict on a PyTorch file");
+    tu_expect_exit(r, 0, NULL, "model on a PyTorch file");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", golden, "--out", eps, NULL), 0,
+                   NULL, "predict on a PyTorch file");
     double err = rel_err(e, eps, golden, "eps");
     cr_assert(err <= 1e-4, "difu predict (inferred config) vs PyTorch: max rel err %.3e", err);
-    r = run("digest", ck, NULL);
+    r = tu_run_difu("digest", ck, NULL);
     cr_assert(strstr(r->out, "no stored digests"), "%s", r->out);
-    expect(r, 0, NULL, "digest of a file without digests");
-    remove_dir(dir);
+    tu_expect_exit(r, 0, NULL, "digest of a file without digests");
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -281,13 +223,15 @@ Test(cli, corrupt_checkpoint_and_bad_batches_are_refused)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     char golden[1024];
-    data_path(golden, sizeof golden, "golden-tiny.safetensors");
-    char *dir = make_dir(), ck[256], bad[256], batch[256], eps[256];
+    tu_data_path(golden, sizeof golden, "golden-tiny.safetensors");
+    char dir[64], ck[256], bad[256], batch[256], eps[256];
+    tu_make_tmpdir(dir, sizeof dir, "cli");
     snprintf(ck, sizeof ck, "%s/a.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     snprintf(batch, sizeof batch, "%s/batch.safetensors", dir);
     snprintf(eps, sizeof eps, "%s/eps.safetensors", dir);
-    expect(run("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL), 0, NULL, "init");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "5", "--out", ck, NULL), 0,
+                   NULL, "init");
 
     /* one flipped bit in mid_attn.proj.weight */
     difu_safetensors *s = NULL;
@@ -299,36 +243,38 @@ Test(cli, corrupt_checkpoint_and_bad_batches_are_refused)
     fwrite(s->bytes, 1, s->size, f);
     fclose(f);
     difu_st_free(s);
-    expect(run("predict", "--ckpt", bad, "--in", golden, "--out", eps, NULL), 1,
-           "'mid_attn.qkv.weight'", "predict on a corrupt checkpoint");
-    result *r = run("digest", ck, bad, NULL);
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", bad, "--in", golden, "--out", eps, NULL), 1,
+                   "'mid_attn.qkv.weight'", "predict on a corrupt checkpoint");
+    tu_run_result *r = tu_run_difu("digest", ck, bad, NULL);
     cr_assert(strstr(r->out, "mid_attn.qkv.weight  MISMATCH"), "%s", r->out);
     cr_assert(strstr(r->err, bad), "%s", r->err);
-    expect(r, 1, "'mid_attn.qkv.weight'", "digest of a corrupt checkpoint");
+    tu_expect_exit(r, 1, "'mid_attn.qkv.weight'", "digest of a corrupt checkpoint");
     cr_assert_eq(access(eps, F_OK), -1, "a failed predict must not write its output");
 
     /* batches: wrong image size, t out of range, y out of range, t missing or mistyped */
     int64_t t_ok[2] = {0, 999}, t_big[2] = {5, 1000}, t_neg[2] = {-1, 3}, y_ok[2] = {3, 10},
             y_big[2] = {1, 11};
     write_batch(e, batch, 2, 1, 8, t_ok, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 0, NULL, "good batch");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 0, NULL,
+                   "good batch");
     write_batch(e, batch, 2, 1, 9, t_ok, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "x has shape",
-           "9x9 images");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "x has shape", "9x9 images");
     write_batch(e, batch, 2, 3, 8, t_ok, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "x has shape",
-           "3 channels");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "x has shape", "3 channels");
     write_batch(e, batch, 2, 1, 8, t_big, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "t[1] = 1000",
-           "t out of range");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "t[1] = 1000", "t out of range");
     write_batch(e, batch, 2, 1, 8, t_neg, NULL, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "t[0] = -1",
-           "negative t");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "t[0] = -1", "negative t");
     write_batch(e, batch, 2, 1, 8, t_ok, y_big, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "y[1] = 11",
-           "y out of range");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "y[1] = 11", "y out of range");
     write_batch(e, batch, 2, 1, 8, t_ok, y_ok, DIFU_ST_F64);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'t'", "t as F64");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "'t'", "t as F64");
     /* T from the trainer's "difu.T" metadata */
     char ck50[256];
     snprintf(ck50, sizeof ck50, "%s/t50.safetensors", dir);
@@ -342,33 +288,38 @@ Test(cli, corrupt_checkpoint_and_bad_batches_are_refused)
     difu_model_destroy(m);
     int64_t t_49[2] = {0, 49}, t_50[2] = {50, 0};
     write_batch(e, batch, 2, 1, 8, t_49, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 0, NULL, "t 49 < T 50");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 0,
+                   NULL, "t 49 < T 50");
     write_batch(e, batch, 2, 1, 8, t_50, y_ok, DIFU_ST_I64);
-    expect(run("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 1, "t[0] = 50 is outside [0, 50)",
-           "t 50 with T 50");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck50, "--in", batch, "--out", eps, NULL), 1,
+                   "t[0] = 50 is outside [0, 50)", "t 50 with T 50");
     float x[64] = {0};
     difu_st_out only_x = {"x", DIFU_ST_F32, 4, {1, 1, 8, 8}, x};
     cr_assert_eq(difu_st_write(e, batch, &only_x, 1, NULL, 0), DIFU_OK);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'t'", "no t");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "'t'", "no t");
     difu_st_out x3 = {"x", DIFU_ST_F32, 3, {1, 8, 8}, x};
     cr_assert_eq(difu_st_write(e, batch, &x3, 1, NULL, 0), DIFU_OK);
-    expect(run("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1, "'x'", "3-D x");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", batch, "--out", eps, NULL), 1,
+                   "'x'", "3-D x");
 
     /* missing files and folders */
-    expect(run("predict", "--ckpt", "/nonexistent/ck.safetensors", "--in", golden, "--out", eps, NULL),
-           1, "/nonexistent/ck.safetensors", "missing checkpoint");
-    expect(run("predict", "--ckpt", ck, "--in", "/nonexistent/b.safetensors", "--out", eps, NULL), 1,
-           "/nonexistent/b.safetensors", "missing batch");
-    expect(run("predict", "--ckpt", ck, "--in", golden, "--out", "/nonexistent/dir/eps.safetensors",
-               NULL),
-           1, "does not exist", "missing output folder");
-    expect(run("init", "--model", "tiny", "--seed", "1", "--out", "/nonexistent/dir/ck.safetensors",
-               NULL),
-           1, "does not exist", "init into a missing folder");
-    expect(run("digest", "/nonexistent/x.safetensors", NULL), 1, "/nonexistent/x.safetensors",
-           "digest of a missing file");
-    expect(run("model", "/nonexistent/x.safetensors", NULL), 1, "/nonexistent/x.safetensors",
-           "model of a missing file");
-    remove_dir(dir);
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", "/nonexistent/ck.safetensors", "--in", golden,
+                               "--out", eps, NULL),
+                   1, "/nonexistent/ck.safetensors", "missing checkpoint");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", "/nonexistent/b.safetensors",
+                               "--out", eps, NULL),
+                   1, "/nonexistent/b.safetensors", "missing batch");
+    tu_expect_exit(tu_run_difu("predict", "--ckpt", ck, "--in", golden, "--out",
+                               "/nonexistent/dir/eps.safetensors", NULL),
+                   1, "does not exist", "missing output folder");
+    tu_expect_exit(tu_run_difu("init", "--model", "tiny", "--seed", "1", "--out",
+                               "/nonexistent/dir/ck.safetensors", NULL),
+                   1, "does not exist", "init into a missing folder");
+    tu_expect_exit(tu_run_difu("digest", "/nonexistent/x.safetensors", NULL), 1,
+                   "/nonexistent/x.safetensors", "digest of a missing file");
+    tu_expect_exit(tu_run_difu("model", "/nonexistent/x.safetensors", NULL), 1,
+                   "/nonexistent/x.safetensors", "model of a missing file");
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }

@@ -1,7 +1,6 @@
 /* test_dataset.c: dataset loading (IDX raw and gzip, CIFAR-10, PNG folders), scaling, shuffling,
  * flip, resumable positions, and every malformed-input error. Fixtures are small files written
  * into a fresh temporary folder by each test. */
-#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,79 +11,13 @@
 
 #include <criterion/criterion.h>
 #include <png.h>
-#include <zlib.h>
 
 #include "difu.h"
+#include "test_util.h"
 
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* ---------------------------------------------------------------- fixtures */
-
-static char *make_tmpdir(void)
-{
-    static char dir[64];   /* one per test process (Criterion forks each test) */
-    snprintf(dir, sizeof dir, "/tmp/difu-data-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-    return dir;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(dp)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(dp);
-    rmdir(dir);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n, int gzip)
-{
-    if (gzip) {
-        gzFile g = gzopen(path, "wb");
-        cr_assert_not_null(g);
-        cr_assert_eq(gzwrite(g, data, (unsigned)n), (int)n);
-        cr_assert_eq(gzclose(g), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        cr_assert_not_null(f);
-        cr_assert_eq(fwrite(data, 1, n, f), n);
-        cr_assert_eq(fclose(f), 0);
-    }
-}
-
-static unsigned char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    unsigned char *b = malloc((size_t)len + 1);
-    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
 
 /* Pixel (i, y, x) of the IDX fixtures: image index in the first pixel, a pattern elsewhere. */
 static uint8_t idx_pixel(int i, int y, int x, int w)
@@ -95,32 +28,6 @@ static uint8_t idx_pixel(int i, int y, int x, int w)
 static uint8_t idx_label(int i)
 {
     return (uint8_t)((i * 3 + 1) % 10);
-}
-
-/* Writes dir/train-images-idx3-ubyte[.gz] and the labels for n images of h x w. */
-static void write_idx(const char *dir, int n, int h, int w, int gzip)
-{
-    size_t ilen = 16 + (size_t)n * h * w;
-    unsigned char *img = malloc(ilen), *lab = malloc(8 + (size_t)n);
-    put_be32(img, 0x803);
-    put_be32(img + 4, (uint32_t)n);
-    put_be32(img + 8, (uint32_t)h);
-    put_be32(img + 12, (uint32_t)w);
-    for (int i = 0; i < n; i++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                img[16 + ((size_t)i * h + y) * w + x] = idx_pixel(i, y, x, w);
-    put_be32(lab, 0x801);
-    put_be32(lab + 4, (uint32_t)n);
-    for (int i = 0; i < n; i++)
-        lab[8 + i] = idx_label(i);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte%s", dir, gzip ? ".gz" : "");
-    write_bytes(path, img, ilen, gzip);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte%s", dir, gzip ? ".gz" : "");
-    write_bytes(path, lab, 8 + (size_t)n, gzip);
-    free(img);
-    free(lab);
 }
 
 static difu_dataset *open_ok(const char *spec, const difu_dataset_params *p)
@@ -169,9 +76,10 @@ static char *spec_of(const char *kind, const char *dir)
 
 static void check_idx_values(int gzip)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     int n = 7, h = 5, w = 4;   /* non-square, kept as is with size 0 */
-    write_idx(dir, n, h, w, gzip);
+    tu_write_idx(dir, n, h, w, gzip, idx_pixel, idx_label);
     difu_dataset_params p = params(0);
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
     difu_dataset_info in = difu_dataset_get_info(d);
@@ -201,7 +109,7 @@ static void check_idx_values(int gzip)
     cr_assert_eq(l, idx_label(3));
     cr_assert_eq(memcmp(one, x + 3 * 20, sizeof one), 0);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, idx_raw_values_labels_and_scaling)
@@ -216,22 +124,23 @@ Test(dataset, idx_gzip_values_labels_and_scaling)
 
 Test(dataset, scaling_hits_minus_one_and_one_exactly)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     unsigned char img[16 + 2], lab[8 + 1];
-    put_be32(img, 0x803);
-    put_be32(img + 4, 1);
-    put_be32(img + 8, 1);
-    put_be32(img + 12, 2);
+    tu_put_be32(img, 0x803);
+    tu_put_be32(img + 4, 1);
+    tu_put_be32(img + 8, 1);
+    tu_put_be32(img + 12, 2);
     img[16] = 0;
     img[17] = 255;
-    put_be32(lab, 0x801);
-    put_be32(lab + 4, 1);
+    tu_put_be32(lab, 0x801);
+    tu_put_be32(lab + 4, 1);
     lab[8] = 9;
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    write_bytes(path, img, sizeof img, 0);
+    tu_write_bytes(path, img, sizeof img, 0);
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte.gz", dir);
-    write_bytes(path, lab, sizeof lab, 1);   /* mixed raw + gzip */
+    tu_write_bytes(path, lab, sizeof lab, 1);   /* mixed raw + gzip */
     difu_dataset_params p = params(0);
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
     float x[2];
@@ -241,13 +150,14 @@ Test(dataset, scaling_hits_minus_one_and_one_exactly)
     cr_assert_eq(x[1], 1.0f);
     cr_assert_eq(l, 9);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, resize_and_channel_conversion_of_idx)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 3, 4, 4, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 3, 4, 4, 0, idx_pixel, idx_label);
     difu_dataset_params p = params(0);
     p.size = 2;
     p.channels = 3;
@@ -271,13 +181,14 @@ Test(dataset, resize_and_channel_conversion_of_idx)
             }
     }
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, limit_keeps_the_first_images)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 20, 3, 3, 1);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 20, 3, 3, 1, idx_pixel, idx_label);
     difu_dataset_params p = params(1);
     p.limit = 6;
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
@@ -293,7 +204,7 @@ Test(dataset, limit_keeps_the_first_images)
     for (int i = 0; i < 6; i++)
         cr_assert_eq(seen[i], 1);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- order, flip, resume */
@@ -319,9 +230,10 @@ static void draw_indices(difu_dataset *d, int count, int batch, int *out, int64_
 
 Test(dataset, shuffle_is_a_permutation_fixed_by_seed_and_epoch)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     enum { N = 100, EPOCHS = 3 };
-    write_idx(dir, N, 3, 3, 0);
+    tu_write_idx(dir, N, 3, 3, 0, idx_pixel, idx_label);
     difu_dataset_params p = params(1);
     difu_dataset *a = open_ok(spec_of("idx", dir), &p);
     difu_dataset *b = open_ok(spec_of("idx", dir), &p);
@@ -352,13 +264,14 @@ Test(dataset, shuffle_is_a_permutation_fixed_by_seed_and_epoch)
     cr_assert_neq(memcmp(ia, ib, N * sizeof(int)), 0, "seeds 1234 and 99 give the same order");
     difu_dataset_close(a);
     difu_dataset_close(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, no_shuffle_gives_file_order_across_epochs)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 10, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 10, 2, 2, 0, idx_pixel, idx_label);
     difu_dataset_params p = params(0);
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
     int idx[24];
@@ -369,14 +282,15 @@ Test(dataset, no_shuffle_gives_file_order_across_epochs)
     cr_assert(pos.epoch == 2 && pos.index == 4, "pos (%llu, %lld)",
               (unsigned long long)pos.epoch, (long long)pos.index);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, resume_from_position_sees_the_same_batches)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     enum { N = 37, B = 8, STEPS = 12, STOP = 5 };
-    write_idx(dir, N, 4, 6, 1);
+    tu_write_idx(dir, N, 4, 6, 1, idx_pixel, idx_label);
     difu_dataset_params p = params(1);
     p.flip = 1;
     size_t per = 24;
@@ -408,7 +322,7 @@ Test(dataset, resume_from_position_sees_the_same_batches)
     difu_dataset_close(d);
     free(straight);
     free(resumed);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* 1 if image [h, w] equals ref, 2 if it equals ref mirrored, 0 if neither. */
@@ -425,10 +339,11 @@ static int match_or_mirror(const float *img, const float *ref, int h, int w)
 
 Test(dataset, flip_mirrors_about_half_the_images_deterministically)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     enum { N = 200, H = 3, W = 5 };
     /* first pixel = index; the mirror is told apart by the rest of the pattern */
-    write_idx(dir, N, H, W, 0);
+    tu_write_idx(dir, N, H, W, 0, idx_pixel, idx_label);
     difu_dataset_params p = params(1);
     p.flip = 1;
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
@@ -481,7 +396,7 @@ Test(dataset, flip_mirrors_about_half_the_images_deterministically)
     free(y);
     difu_dataset_close(d);
     difu_dataset_close(ref);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- IDX errors */
@@ -506,14 +421,15 @@ Test(dataset, missing_files_and_bad_specs)
     p.size = -3;
     open_fails("fashion-mnist", &p, DIFU_ERR_INVALID_ARG, "size -3", NULL);
 
-    char *dir = make_tmpdir();
-    write_idx(dir, 5, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 5, 2, 2, 0, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
     unlink(path);
     p = params(1);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_IO, "train-labels-idx1-ubyte", NULL);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* Rewrites dir's images file (raw) with the given bytes. */
@@ -521,53 +437,55 @@ static void put_images(const char *dir, const unsigned char *b, size_t n, int gz
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte%s", dir, gzip ? ".gz" : "");
-    write_bytes(path, b, n, gzip);
+    tu_write_bytes(path, b, n, gzip);
 }
 
 Test(dataset, bad_magic_is_refused_with_file_and_offset)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 4, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 4, 2, 2, 0, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
-    put_be32(b, 0x804);   /* 4 dims */
+    unsigned char *b = tu_read_file(path, &n);
+    tu_put_be32(b, 0x804);   /* 4 dims */
     put_images(dir, b, n, 0);
     difu_dataset_params p = params(1);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "magic", "0x00000804",
                "byte offset 0", NULL);
-    put_be32(b, 0x0d03);   /* i32 type */
+    tu_put_be32(b, 0x0d03);   /* i32 type */
     put_images(dir, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "magic", NULL);
     free(b);
 
     /* labels file with the images' magic */
-    write_idx(dir, 4, 2, 2, 0);
+    tu_write_idx(dir, 4, 2, 2, 0, idx_pixel, idx_label);
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
-    b = read_all(path, &n);
-    put_be32(b, 0x803);
-    write_bytes(path, b, n, 0);
+    b = tu_read_file(path, &n);
+    tu_put_be32(b, 0x803);
+    tu_write_bytes(path, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "magic", NULL);
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, absurd_header_counts_are_refused_before_allocating)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 4, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 4, 2, 2, 0, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     difu_dataset_params p = params(1);
     /* 2^31 - 1 images of 65535 x 65535 would be 9e18 bytes */
     unsigned char big[16];
     memcpy(big, b, 16);
-    put_be32(big + 4, 2147483647u);
-    put_be32(big + 8, 65535);
-    put_be32(big + 12, 65535);
+    tu_put_be32(big + 4, 2147483647u);
+    tu_put_be32(big + 8, 65535);
+    tu_put_be32(big + 12, 65535);
     put_images(dir, big, 16, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "bytes", NULL);
     put_images(dir, big, 16, 1);
@@ -577,31 +495,32 @@ Test(dataset, absurd_header_counts_are_refused_before_allocating)
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, gzpath, "gzip", NULL);
     unlink(gzpath);
     /* 10^9 images: above the size the file has */
-    put_be32(b + 4, 1000000000u);
+    tu_put_be32(b + 4, 1000000000u);
     put_images(dir, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "1000000000 x 2 x 2",
                "4000000016", NULL);
     /* a count beyond 2^31 - 1 and a zero side */
-    put_be32(b + 4, 0xffffffffu);
+    tu_put_be32(b + 4, 0xffffffffu);
     put_images(dir, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "dimension 0", "byte offset 4",
                NULL);
-    put_be32(b + 4, 4);
-    put_be32(b + 12, 0);
+    tu_put_be32(b + 4, 4);
+    tu_put_be32(b + 12, 0);
     put_images(dir, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "dimension 2", NULL);
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, truncated_raw_files_are_refused_at_every_cut)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 6, 3, 3, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 6, 3, 3, 0, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     difu_dataset_params p = params(1);
     size_t cuts[] = {0, 1, 3, 7, 15, 16, 17, 40, n - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
@@ -616,62 +535,64 @@ Test(dataset, truncated_raw_files_are_refused_at_every_cut)
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "trailing", NULL);
     free(longer);
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, truncated_gzip_streams_are_refused_at_every_cut)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 50, 8, 8, 1);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 50, 8, 8, 1, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     difu_dataset_params p = params(1);
     size_t cuts[] = {2, 5, 10, 20, n / 2, n - 8, n - 5, n - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-        write_bytes(path, b, cuts[c], 0);   /* the cut gzip bytes, written as they are */
+        tu_write_bytes(path, b, cuts[c], 0);   /* the cut gzip bytes, written as they are */
         open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, NULL);
     }
     /* a corrupted CRC in the trailer */
     b[n - 6] ^= 0xff;
-    write_bytes(path, b, n, 0);
+    tu_write_bytes(path, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, NULL);
     free(b);
     /* the right length but a stream that ends early */
-    write_idx(dir, 50, 8, 8, 1);
-    b = read_all(path, &n);
-    write_bytes(path, b, n / 2, 0);
+    tu_write_idx(dir, 50, 8, 8, 1, idx_pixel, idx_label);
+    b = tu_read_file(path, &n);
+    tu_write_bytes(path, b, n / 2, 0);
     char err[512] = "";
     difu_dataset *d = NULL;
     cr_assert_eq(difu_dataset_open(spec_of("idx", dir), &p, &d, err, sizeof err),
                  DIFU_ERR_FORMAT);
     cr_assert(strstr(err, "truncated") && strstr(err, "byte offset"), "%s", err);
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, label_errors_name_file_and_offset)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 6, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 6, 2, 2, 0, idx_pixel, idx_label);
     char path[4096];
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     difu_dataset_params p = params(1);
     b[8 + 4] = 10;
-    write_bytes(path, b, n, 0);
+    tu_write_bytes(path, b, n, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "label 10", "image 4",
                "byte offset 12", NULL);
     b[8 + 4] = 1;
-    put_be32(b + 4, 5);   /* count disagrees with the images and with the length */
-    write_bytes(path, b, n - 1, 0);
+    tu_put_be32(b + 4, 5);   /* count disagrees with the images and with the length */
+    tu_write_bytes(path, b, n - 1, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "5 labels", NULL);
-    write_bytes(path, b, 5, 0);
+    tu_write_bytes(path, b, 5, 0);
     open_fails(spec_of("idx", dir), &p, DIFU_ERR_FORMAT, path, "truncated", NULL);
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- CIFAR-10 */
@@ -688,13 +609,14 @@ static void write_cifar(const char *dir, int batch, int records, int first)
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, batch);
-    write_bytes(path, b, (size_t)records * 3073, 0);
+    tu_write_bytes(path, b, (size_t)records * 3073, 0);
     free(b);
 }
 
 Test(dataset, cifar_values_labels_and_layout)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     write_cifar(dir, 1, 3, 0);
     write_cifar(dir, 2, 2, 3);
     difu_dataset_params p = params(0);
@@ -730,12 +652,13 @@ Test(dataset, cifar_values_labels_and_layout)
                        "got %g", g[0]);
     difu_dataset_close(d);
     free(x);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, cifar_in_the_tarball_subfolder)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     char sub[4096];
     snprintf(sub, sizeof sub, "%s/cifar-10-batches-bin", dir);
     cr_assert_eq(mkdir(sub, 0755), 0);
@@ -745,33 +668,34 @@ Test(dataset, cifar_in_the_tarball_subfolder)
     difu_dataset *d = open_ok(spec_of("cifar10", dir), &p);
     cr_assert_eq(difu_dataset_get_info(d).count, 10);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, cifar_errors_name_file_and_offset)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     write_cifar(dir, 1, 3, 0);
     char path[4096];
     snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     difu_dataset_params p = params(1);
     size_t cuts[] = {1, 3072, 3074, n - 1};
     for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-        write_bytes(path, b, cuts[c], 0);
+        tu_write_bytes(path, b, cuts[c], 0);
         open_fails(spec_of("cifar10", dir), &p, DIFU_ERR_FORMAT, path, "3073", NULL);
     }
-    write_bytes(path, b, 0, 0);
+    tu_write_bytes(path, b, 0, 0);
     open_fails(spec_of("cifar10", dir), &p, DIFU_ERR_FORMAT, path, NULL);
     b[2 * 3073] = 10;
-    write_bytes(path, b, n, 0);
+    tu_write_bytes(path, b, n, 0);
     open_fails(spec_of("cifar10", dir), &p, DIFU_ERR_FORMAT, path, "label 10", "record 2",
                "byte offset 6146", NULL);
     free(b);
     unlink(path);
     open_fails(spec_of("cifar10", dir), &p, DIFU_ERR_IO, dir, NULL);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- PNG folders */
@@ -831,7 +755,8 @@ static void folder_path(char *path, const char *dir, const char *name)
 
 Test(dataset, folder_converts_every_colour_type_and_size)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     char path[4096];
     /* names chosen so that name order is the list order below */
     folder_path(path, dir, "a_gray8.png");
@@ -863,7 +788,7 @@ Test(dataset, folder_converts_every_colour_type_and_size)
         write_png(path, 8, 8, PNG_COLOR_TYPE_GRAY, 1, rows, NULL, 0, 1);
     }
     folder_path(path, dir, "readme.txt");
-    write_bytes(path, "not an image", 12, 0);
+    tu_write_bytes(path, "not an image", 12, 0);
 
     difu_dataset_params p = params(0);
     p.channels = 3;
@@ -909,12 +834,13 @@ Test(dataset, folder_converts_every_colour_type_and_size)
     float luma = (float)(int)(0.299 * 255 + 0.114 * 100 + 0.5);
     cr_assert_float_eq(x[0], luma / 127.5f - 1.0f, 1.01f / 127.5f, "got %g", x[0]);
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, folder_centre_crops_non_square_images)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     char path[4096];
     /* 6 wide x 2 high, column x has value 40 * x: the centre square is columns 2..3 */
     png_byte r0[6], r1[6];
@@ -934,12 +860,13 @@ Test(dataset, folder_centre_crops_non_square_images)
         cr_assert_float_eq(x[y * 2 + 1], 120 / 127.5f - 1.0f, 1e-6, "got %g", x[y * 2 + 1]);
     }
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 Test(dataset, folder_errors_name_the_file)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
     difu_dataset_params p = params(0);
     p.size = 8;
     open_fails(spec_of("folder", dir), &p, DIFU_ERR_FORMAT, dir, "no .png", NULL);
@@ -947,27 +874,28 @@ Test(dataset, folder_errors_name_the_file)
     folder_path(path, dir, "a_good.png");
     write_solid(path, 8, 8, PNG_COLOR_TYPE_GRAY, 1, 8, (int[]){7});
     folder_path(bad, dir, "b_text.png");
-    write_bytes(bad, "hello, not a png at all", 23, 0);
+    tu_write_bytes(bad, "hello, not a png at all", 23, 0);
     open_fails(spec_of("folder", dir), &p, DIFU_ERR_FORMAT, "b_text.png", "signature", NULL);
     /* a PNG cut in the middle of its data, and one cut in its header */
     size_t n;
-    unsigned char *b = read_all(path, &n);
+    unsigned char *b = tu_read_file(path, &n);
     size_t cuts[] = {8, 20, 40, n / 2, n - 4};
     for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-        write_bytes(bad, b, cuts[c], 0);
+        tu_write_bytes(bad, b, cuts[c], 0);
         open_fails(spec_of("folder", dir), &p, DIFU_ERR_FORMAT, "b_text.png", "unreadable",
                    NULL);
     }
     free(b);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- batches: bad arguments */
 
 Test(dataset, next_batch_and_get_refuse_bad_arguments)
 {
-    char *dir = make_tmpdir();
-    write_idx(dir, 4, 2, 2, 0);
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "data");
+    tu_write_idx(dir, 4, 2, 2, 0, idx_pixel, idx_label);
     difu_dataset_params p = params(1);
     difu_dataset *d = open_ok(spec_of("idx", dir), &p);
     float x[16];
@@ -979,7 +907,7 @@ Test(dataset, next_batch_and_get_refuse_bad_arguments)
     difu_dataset_pos pos = difu_dataset_get_pos(d);
     cr_assert(pos.epoch == 0 && pos.index == 0, "a failed call moved the position");
     difu_dataset_close(d);
-    rm_tree(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---------------------------------------------------------------- the real Fashion-MNIST */

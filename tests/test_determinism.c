@@ -1,7 +1,7 @@
 /* test_determinism.c: same seed, same results, bit for bit. A short training run of the tiny U-Net
- * on a synthetic 8x8 IDX set (written here) gives per-step losses, the final weights / EMA / Adam
- * blocks and a checkpoint file; sampling gives float images and a PNG grid. Each is reduced to
- * XXH3-64 digests (difu_st_digest) and compared:
+ * on a synthetic 8x8 IDX set (tu_write_quadrant_idx) gives per-step losses, the final weights /
+ * EMA / Adam blocks and a checkpoint file; sampling gives float images and a PNG grid. Each is
+ * reduced to XXH3-64 digests (difu_st_digest) and compared:
  *   - repeated runs in one process (fresh engines), at 1 and at 2 threads: identical;
  *   - 1 thread against 2 threads (native convolution): identical;
  *   - a forked child process against the parent: identical;
@@ -41,46 +41,14 @@
 
 static char data_dir[64], data_spec[96];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* 8x8 images of 4 classes (a bright quadrant), written once per test process. */
+/* 8x8 images of 4 classes (tu_write_quadrant_idx), written once per test process. */
 static void write_dataset(void)
 {
     if (data_dir[0])
         return;
-    snprintf(data_dir, sizeof data_dir, "/tmp/difu-det-XXXXXX");
-    cr_assert_not_null(mkdtemp(data_dir));
+    tu_make_tmpdir(data_dir, sizeof data_dir, "det");
     snprintf(data_spec, sizeof data_spec, "idx:%s", data_dir);
-    char path[160];
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", data_dir);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x803);
-    put_be32(f, N_IMG);
-    put_be32(f, SIDE);
-    put_be32(f, SIDE);
-    for (int i = 0; i < N_IMG; i++) {
-        int q = i % 4, oy = (q / 2) * 4, ox = (q % 2) * 4;
-        for (int y = 0; y < SIDE; y++)
-            for (int x = 0; x < SIDE; x++) {
-                int in = y >= oy && y < oy + 4 && x >= ox && x < ox + 4;
-                fputc(in ? 230 - (i * 7 + x) % 25 : 10 + (i * 3 + y) % 20, f);
-            }
-    }
-    fclose(f);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", data_dir);
-    f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x801);
-    put_be32(f, N_IMG);
-    for (int i = 0; i < N_IMG; i++)
-        fputc(i % 4, f);
-    fclose(f);
+    tu_write_quadrant_idx(data_dir, N_IMG);
 }
 
 static difu_engine *engine(difu_isa isa, int threads, difu_conv_backend conv)
@@ -106,15 +74,9 @@ typedef struct run_result {
 
 static uint64_t file_digest(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    uint64_t d = difu_st_digest(b, (size_t)n);
+    size_t n;
+    unsigned char *b = tu_read_file(path, &n);
+    uint64_t d = difu_st_digest(b, n);
     free(b);
     return d;
 }

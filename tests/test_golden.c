@@ -13,62 +13,17 @@
 #include "safetensors.h"
 #include "test_util.h"
 
-static difu_safetensors *load(difu_engine *e, const char *name)
-{
-    char path[1024];
-    const char *env = getenv("DIFU_TEST_DATA");
-    difu_safetensors *s = NULL;
-    if (env) {
-        snprintf(path, sizeof path, "%s/%s", env, name);
-        if (difu_st_read(e, path, &s) == DIFU_OK)
-            return s;
-    }
-    snprintf(path, sizeof path, "%s", __FILE__);
-    char *slash = strrchr(path, '/');
-    if (slash) {
-        snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "data/%s", name);
-        if (difu_st_read(e, path, &s) == DIFU_OK)
-            return s;
-    }
-    const char *dirs[] = {"tests/data", "../tests/data"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
-        if (difu_st_read(e, path, &s) == DIFU_OK)
-            return s;
-    }
-    cr_assert_fail("cannot load tests/data/%s: %s", name, difu_engine_last_error(e));
-    return NULL;
-}
-
 static const difu_st_tensor *need(const difu_safetensors *s, const char *name, difu_st_dtype dt)
 {
-    const difu_st_tensor *t = difu_st_find(s, name);
-    cr_assert(t, "golden file lacks '%s'", name);
+    const difu_st_tensor *t = tu_golden_tensor(s, name);
     cr_assert_eq(t->dtype, dt, "'%s' is %s", name, difu_st_dtype_name(t->dtype));
     return t;
-}
-
-/* max |a - b| <= tol * max |b| */
-static void compare(const char *what, const float *got, const float *want, int64_t n, double tol)
-{
-    double mx = 0, err = 0;
-    int64_t at = 0;
-    for (int64_t i = 0; i < n; i++) {
-        mx = fmax(mx, fabs(want[i]));
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= err)) {
-            err = d;
-            at = i;
-        }
-    }
-    cr_assert(err <= tol * mx, "%s: |diff| %.3g at %lld (got %.8g, want %.8g) > %.0e x largest %.3g",
-              what, err, (long long)at, (double)got[at], (double)want[at], tol, mx);
 }
 
 static void check_golden(const char *preset, const char *file, difu_isa isa, int threads)
 {
     difu_engine *e = tu_engine(isa, threads);
-    difu_safetensors *s = load(e, file);
+    difu_safetensors *s = tu_load_golden(e, file);
     difu_model_config c;
     cr_assert_eq(difu_model_preset(e, preset, &c), DIFU_OK);
     difu_model *m = NULL;
@@ -102,12 +57,12 @@ static void check_golden(const char *preset, const char *file, difu_isa isa, int
                  difu_engine_last_error(e));
     char what[320];
     snprintf(what, sizeof what, "%s %s %d threads: eps", preset, difu_isa_name(isa), threads);
-    compare(what, ev, difu_st_data(s, eps), numel, 1e-4);
+    tu_assert_close_to_largest(what, ev, difu_st_data(s, eps), numel, 1e-4);
     const float want_loss = *(const float *)difu_st_data(s, loss);
     cr_assert(fabs(l - want_loss) <= 1e-4 * fabs(want_loss), "loss %.8g, PyTorch %.8g", l, want_loss);
     cr_assert_eq(difu_model_forward(m, n, xv, tv, yv, ev2), DIFU_OK);
     snprintf(what, sizeof what, "%s %s %d threads: forward-only eps", preset, difu_isa_name(isa), threads);
-    compare(what, ev2, difu_st_data(s, eps), numel, 1e-4);
+    tu_assert_close_to_largest(what, ev2, difu_st_data(s, eps), numel, 1e-4);
     for (int i = 0; i < difu_model_tensor_count(m); i++) {
         const char *name = difu_model_tensor_info(m, i, NULL, NULL);
         char gname[160];
@@ -116,7 +71,8 @@ static void check_golden(const char *preset, const char *file, difu_isa isa, int
         difu_tensor g;
         cr_assert_eq(difu_model_grad(m, name, &g), DIFU_OK);
         snprintf(what, sizeof what, "%s %s %d threads: %s", preset, difu_isa_name(isa), threads, gname);
-        compare(what, g.data, difu_st_data(s, gt), difu_st_numel(gt), 1e-3);
+        tu_assert_close_to_largest(what, g.data, difu_st_data(s, gt), difu_st_numel(gt),
+                                   1e-3);
     }
     tu_free(xv);
     tu_free(nv);

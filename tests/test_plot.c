@@ -2,9 +2,7 @@
  * size, a colour per series, the shared x axis, the legend, refused arguments; and `difu plot`
  * run as a user would on CSV files the test writes: success, malformed rows, missing columns,
  * bad usage. */
-#include <dirent.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,47 +60,10 @@ static int count_colour(const image *im, const uint8_t rgb[3], int *x0, int *x1)
     return n;
 }
 
-static char *make_dir(void)
-{
-    char *d = malloc(64);
-    cr_assert_not_null(d);
-    snprintf(d, 64, "/tmp/difu-plot-XXXXXX");
-    cr_assert_not_null(mkdtemp(d));
-    return d;
-}
-
-/* Removes dir, its files and its sub-folders' files (one level). */
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    char path[512];
-    while (d && (ent = readdir(d)))
-        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-            if (unlink(path) != 0) {
-                DIR *sub = opendir(path);
-                struct dirent *se;
-                char inner[1024];
-                while (sub && (se = readdir(sub)))
-                    if (strcmp(se->d_name, ".") && strcmp(se->d_name, "..")) {
-                        snprintf(inner, sizeof inner, "%s/%s", path, se->d_name);
-                        unlink(inner);
-                    }
-                if (sub)
-                    closedir(sub);
-                rmdir(path);
-            }
-        }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    free(dir);
-}
-
 Test(plot, eight_series_each_get_their_colour_and_a_legend_row)
 {
-    char *dir = make_dir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "plot");
     char path[256];
     snprintf(path, sizeof path, "%s/multi.png", dir);
     enum { K = DIFU_PLOT_MAX_SERIES, N = 400 };
@@ -135,12 +96,13 @@ Test(plot, eight_series_each_get_their_colour_and_a_legend_row)
         cr_assert_gt(light, 20, "series %d: %d pixels of its raw-value colour", k, light);
     }
     free(im.px);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(plot, series_share_the_x_axis_by_step)
 {
-    char *dir = make_dir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "plot");
     char path[256];
     snprintf(path, sizeof path, "%s/x.png", dir);
     /* a: steps 0..100, b: steps 100..400 every 3rd; no labels, so no legend */
@@ -173,12 +135,13 @@ Test(plot, series_share_the_x_axis_by_step)
     double quarter = (double)(b1 - a0) / 4.0;
     cr_assert(fabs((a1 - a0) - quarter) <= 3, "a spans %d px, a quarter of %d", a1 - a0, b1 - a0);
     free(im.px);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(plot, a_labelled_series_is_in_the_legend_even_with_nothing_to_draw)
 {
-    char *dir = make_dir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "plot");
     char path[256];
     snprintf(path, sizeof path, "%s/legend.png", dir);
     float y[4] = {1.0f, 0.5f, 0.4f, 0.3f}, none[4] = {NAN, NAN, -1.0f, INFINITY};
@@ -201,7 +164,7 @@ Test(plot, a_labelled_series_is_in_the_legend_even_with_nothing_to_draw)
     cr_assert_eq(count_colour(&im, STRONG[1], NULL, NULL), 0);
     cr_assert_gt(count_colour(&im, STRONG[0], NULL, NULL), 0);
     free(im.px);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(plot, bad_arguments_are_refused_with_a_message)
@@ -265,30 +228,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* Runs difu plot with the NULL-terminated arguments. */
-static tu_run_result *plot(const char *first, ...)
-{
-    const char *argv[40] = {tu_difu_bin(), "plot", first};
-    int argc = 3;
-    va_list ap;
-    va_start(ap, first);
-    const char *a;
-    while (argc < 39 && (a = va_arg(ap, const char *)))
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    return tu_run_argv(argv);
-}
-
-static void expect(tu_run_result *r, int status, const char *in_err, const char *what)
-{
-    cr_assert_eq(r->status, status, "%s: exit %d, wanted %d\nstdout: %s\nstderr: %s", what,
-                 r->status, status, r->out, r->err);
-    if (in_err)
-        cr_assert(strstr(r->err, in_err), "%s: stderr lacks '%s': %s", what, in_err, r->err);
-    free(r);
-}
-
 /* A difu-style loss.csv in DIR/run (steps 1..60) and a PyTorch-style DIR/ref.csv with only step
  * and loss, every other step, a blank line, CRLF endings, an empty cell and a nan. */
 static void write_runs(const char *dir, char *run_csv, char *ref_csv, size_t len)
@@ -314,13 +253,14 @@ static void write_runs(const char *dir, char *run_csv, char *ref_csv, size_t len
 
 Test(plot_cli, two_runs_on_one_chart)
 {
-    char *dir = make_dir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "plot");
     char run_csv[256], ref_csv[256], ref_arg[300], out[256], want[400];
     write_runs(dir, run_csv, ref_csv, sizeof run_csv);
     snprintf(ref_arg, sizeof ref_arg, "%s:pytorch", ref_csv);
     snprintf(out, sizeof out, "%s/cmp.png", dir);
-    tu_run_result *r = plot("--csv", run_csv, "--csv", ref_arg, "--out", out, "--width", "400",
-                            "--height", "300", NULL);
+    tu_run_result *r = tu_run_difu("plot", "--csv", run_csv, "--csv", ref_arg, "--out", out,
+                                   "--width", "400", "--height", "300", NULL);
     /* 60 + 40 + "83,nan" + "85,0.1" points; the empty cell of step 81 is skipped */
     snprintf(want, sizeof want, "wrote %s (2 series, 102 points)\n", out);
     cr_assert_eq(r->status, 0, "exit %d: %s", r->status, r->err);
@@ -334,8 +274,8 @@ Test(plot_cli, two_runs_on_one_chart)
     free(im.px);
 
     /* another column, a linear axis, raw values only, default size */
-    r = plot("--csv", run_csv, "--out", out, "--column", "grad_norm", "--linear", "--smooth", "0",
-             NULL);
+    r = tu_run_difu("plot", "--csv", run_csv, "--out", out, "--column", "grad_norm", "--linear",
+                    "--smooth", "0", NULL);
     snprintf(want, sizeof want, "wrote %s (1 series, 60 points)\n", out);
     cr_assert_eq(r->status, 0, "exit %d: %s", r->status, r->err);
     cr_assert_str_eq(r->out, want);
@@ -350,13 +290,15 @@ Test(plot_cli, two_runs_on_one_chart)
     char colon[300];
     snprintf(colon, sizeof colon, "%s/a:b.csv", dir);
     write_file(colon, "step,loss\n1,1\n2,0.5\n");
-    expect(plot("--csv", colon, "--out", out, NULL), 0, NULL, "file name with a colon");
-    remove_dir(dir);
+    tu_expect_exit(tu_run_difu("plot", "--csv", colon, "--out", out, NULL), 0, NULL,
+                   "file name with a colon");
+    tu_rm_tree(dir);
 }
 
 Test(plot_cli, bad_rows_and_missing_columns_name_the_file_and_line)
 {
-    char *dir = make_dir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "plot");
     char run_csv[256], ref_csv[256], bad[256], out[256], msg[400];
     write_runs(dir, run_csv, ref_csv, sizeof run_csv);
     snprintf(out, sizeof out, "%s/bad.png", dir);
@@ -364,61 +306,69 @@ Test(plot_cli, bad_rows_and_missing_columns_name_the_file_and_line)
     snprintf(bad, sizeof bad, "%s/bad.csv", dir);
     write_file(bad, "step,loss,lr\n1,0.5,1e-4\n2,0.4,1e-4\n3,abc,1e-4\n4,0.3,1e-4\n");
     snprintf(msg, sizeof msg, "%s, line 4: loss 'abc' is not a number", bad);
-    expect(plot("--csv", run_csv, "--csv", bad, "--out", out, NULL), 1, msg, "bad value");
+    tu_expect_exit(tu_run_difu("plot", "--csv", run_csv, "--csv", bad, "--out", out, NULL), 1, msg,
+                   "bad value");
 
     write_file(bad, "step,loss,lr\n1,0.5,1e-4\n\n2\n");
     snprintf(msg, sizeof msg, "%s, line 4: 1 field, but column 'loss' is field 2", bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "short row");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg, "short row");
 
     write_file(bad, "step,loss\n1,0.5\nx1,0.4\n");
     snprintf(msg, sizeof msg, "%s, line 3: step 'x1' is not a finite number", bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "bad step");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg, "bad step");
 
     write_file(bad, "step,loss\n1,0.5\n3,0.4\n2,0.3\n");
     snprintf(msg, sizeof msg, "%s, line 4: step 2 comes after step 3", bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "steps going back");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg,
+                   "steps going back");
 
     write_file(bad, "");
     snprintf(msg, sizeof msg, "%s: empty file", bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "empty file");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg, "empty file");
 
     write_file(bad, "step,loss\n");
     snprintf(msg, sizeof msg, "%s: no data rows", bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "header only");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg, "header only");
 
     snprintf(msg, sizeof msg,
              "%s: no column 'val_loss' in the header line (its columns: step, loss, lr, "
              "grad_norm, img_per_s)", run_csv);
-    expect(plot("--csv", run_csv, "--column", "val_loss", "--out", out, NULL), 1, msg,
-           "missing column");
+    tu_expect_exit(
+        tu_run_difu("plot", "--csv", run_csv, "--column", "val_loss", "--out", out, NULL), 1, msg,
+        "missing column");
     write_file(bad, "iter,loss\n1,0.5\n");
     snprintf(msg, sizeof msg, "%s: no column 'step' in the header line (its columns: iter, loss)",
              bad);
-    expect(plot("--csv", bad, "--out", out, NULL), 1, msg, "missing step column");
+    tu_expect_exit(tu_run_difu("plot", "--csv", bad, "--out", out, NULL), 1, msg,
+                   "missing step column");
 
     snprintf(msg, sizeof msg, "%s/missing.csv", dir);
-    expect(plot("--csv", msg, "--out", out, NULL), 1, "cannot open", "missing file");
+    tu_expect_exit(tu_run_difu("plot", "--csv", msg, "--out", out, NULL), 1, "cannot open",
+                   "missing file");
     cr_assert_eq(access(out, F_OK), -1, "no chart is written after an error");
 
     snprintf(msg, sizeof msg, "%s/no-such-folder/x.png", dir);
-    expect(plot("--csv", run_csv, "--out", msg, NULL), 1, msg, "unwritable output");
-    remove_dir(dir);
+    tu_expect_exit(tu_run_difu("plot", "--csv", run_csv, "--out", msg, NULL), 1, msg,
+                   "unwritable output");
+    tu_rm_tree(dir);
 }
 
 Test(plot_cli, bad_usage_exits_2)
 {
-    expect(plot("--help", NULL), 0, NULL, "--help");
-    expect(plot("--out", "/tmp/x.png", NULL), 2, "--csv FILE and --out FILE.png are required",
-           "no --csv");
-    expect(plot("--csv", "a.csv", NULL), 2, "are required", "no --out");
-    expect(plot("--csv", "a.csv", "--out", "x.png", "--smooth", "1", NULL), 2, "[0, 1)",
-           "--smooth 1");
-    expect(plot("--csv", "a.csv", "--out", "x.png", "--width", "10", NULL), 2, "--width",
-           "--width 10");
-    expect(plot("--csv", "a.csv", "--out", "x.png", "--bogus", NULL), 2, "unknown option '--bogus'",
-           "unknown option");
-    expect(plot("--csv", NULL), 2, "--csv needs a value", "--csv without a value");
-    expect(plot("--csv", "1", "--csv", "2", "--csv", "3", "--csv", "4", "--csv", "5", "--csv", "6",
-                "--csv", "7", "--csv", "8", "--csv", "9", "--out", "x.png", NULL),
-           2, "at most 8 --csv files", "nine files");
+    tu_expect_exit(tu_run_difu("plot", "--help", NULL), 0, NULL, "--help");
+    tu_expect_exit(tu_run_difu("plot", "--out", "/tmp/x.png", NULL), 2,
+                   "--csv FILE and --out FILE.png are required", "no --csv");
+    tu_expect_exit(tu_run_difu("plot", "--csv", "a.csv", NULL), 2, "are required", "no --out");
+    tu_expect_exit(tu_run_difu("plot", "--csv", "a.csv", "--out", "x.png", "--smooth", "1", NULL),
+                   2, "[0, 1)", "--smooth 1");
+    tu_expect_exit(tu_run_difu("plot", "--csv", "a.csv", "--out", "x.png", "--width", "10", NULL),
+                   2, "--width", "--width 10");
+    tu_expect_exit(tu_run_difu("plot", "--csv", "a.csv", "--out", "x.png", "--bogus", NULL), 2,
+                   "unknown option '--bogus'", "unknown option");
+    tu_expect_exit(tu_run_difu("plot", "--csv", NULL), 2, "--csv needs a value",
+                   "--csv without a value");
+    tu_expect_exit(tu_run_difu("plot", "--csv", "1", "--csv", "2", "--csv", "3", "--csv", "4",
+                               "--csv", "5", "--csv", "6", "--csv", "7", "--csv", "8", "--csv", "9",
+                               "--out", "x.png", NULL),
+                   2, "at most 8 --csv files", "nine files");
 }

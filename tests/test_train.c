@@ -1,8 +1,8 @@
-/* test_train.c: the trainer on the tiny U-Net and a synthetic 8x8 labelled IDX dataset written
- * here: the loss falls; k steps + resume k equals 2k straight, bit for bit (weights, EMA, Adam
- * moments); the outputs (checkpoint, loss.csv, samples, loss.png); resume refuses other
- * settings; non-finite steps are skipped then stop the run; an unwritable output folder fails
- * before training; SIGINT in a forked child writes a checkpoint that loads. */
+/* test_train.c: the trainer on the tiny U-Net and a synthetic 8x8 labelled IDX dataset
+ * (tu_write_quadrant_idx): the loss falls; k steps + resume k equals 2k straight, bit for bit
+ * (weights, EMA, Adam moments); the outputs (checkpoint, loss.csv, samples, loss.png); resume
+ * refuses other settings; non-finite steps are skipped then stop the run; an unwritable output
+ * folder fails before training; SIGINT in a forked child writes a checkpoint that loads. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,57 +20,11 @@
 
 #define N_IMG 96
 
-static char *make_tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/difu-train-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-    return dir;
-}
-
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* 8x8 images of 4 classes: a bright 4x4 square in quadrant (label) on a dark background, with
- * a little per-image jitter. */
-static void write_dataset(const char *dir)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x803);
-    put_be32(f, N_IMG);
-    put_be32(f, 8);
-    put_be32(f, 8);
-    for (int i = 0; i < N_IMG; i++) {
-        int q = i % 4, oy = (q / 2) * 4, ox = (q % 2) * 4;
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int in = y >= oy && y < oy + 4 && x >= ox && x < ox + 4;
-                fputc(in ? 230 - (i * 7 + x) % 25 : 10 + (i * 3 + y) % 20, f);
-            }
-    }
-    fclose(f);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
-    f = fopen(path, "wb");
-    cr_assert(f);
-    put_be32(f, 0x801);
-    put_be32(f, N_IMG);
-    for (int i = 0; i < N_IMG; i++)
-        fputc(i % 4, f);
-    fclose(f);
-}
-
 static char data_spec[128];
 
 static difu_train_params base_params(const char *dir, const char *out)
 {
-    write_dataset(dir);
+    tu_write_quadrant_idx(dir, N_IMG);
     snprintf(data_spec, sizeof data_spec, "idx:%s", dir);
     difu_train_params p = difu_train_params_default();
     p.data = data_spec;
@@ -95,7 +49,8 @@ Test(train, loss_falls)
 #if defined(__aarch64__)
     cr_skip_test("a few hundred steps: too slow under qemu; covered by the native run");
 #endif
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     difu_train_params p = base_params(dir, NULL);
     p.write_files = 0;
     p.steps = 200;
@@ -142,7 +97,8 @@ static void assert_same_blocks(difu_trainer *a, difu_trainer *b)
 
 Test(train, resume_equals_straight_run_bit_for_bit)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     char out_a[256], out_b[256], ckpt[300];
     snprintf(out_a, sizeof out_a, "%s/straight", dir);
     snprintf(out_b, sizeof out_b, "%s/resumed", dir);
@@ -204,7 +160,8 @@ Test(train, resume_equals_straight_run_bit_for_bit)
 
 Test(train, outputs_and_resume_mismatch)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     char out[256], path[400];
     snprintf(out, sizeof out, "%s/run/nested", dir); /* created with its parents */
     difu_train_params p = base_params(dir, out);
@@ -251,7 +208,8 @@ Test(train, outputs_and_resume_mismatch)
 
 Test(train, bad_params_and_unwritable_folder)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     char file[256], out[300];
     snprintf(file, sizeof file, "%s/a-file", dir);
     FILE *f = fopen(file, "w");
@@ -280,7 +238,8 @@ Test(train, bad_params_and_unwritable_folder)
 
 Test(train, non_finite_steps_are_skipped_then_stop)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     difu_train_params p = base_params(dir, NULL);
     p.write_files = 0;
     p.steps = 10;
@@ -319,7 +278,8 @@ static void child_on_sigint(int sig)
 
 Test(train, sigint_writes_a_checkpoint_and_exits_cleanly)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "train");
     char out[256], csv[300], ckpt[300];
     snprintf(out, sizeof out, "%s/run", dir);
     snprintf(csv, sizeof csv, "%s/loss.csv", out);

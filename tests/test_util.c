@@ -1,16 +1,20 @@
 /* test_util.c: helpers shared by the Criterion suites. */
 #include "test_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <zlib.h>
 
 static uint64_t splitmix64(uint64_t *s)
 {
@@ -151,4 +155,200 @@ tu_run_result *tu_run_argv(const char *const *argv)
     slurp(out_path, r->out, sizeof r->out);
     slurp(err_path, r->err, sizeof r->err);
     return r;
+}
+
+tu_run_result *tu_run_difu(const char *first, ...)
+{
+    const char *argv[40] = {tu_difu_bin(), first};
+    int argc = 2;
+    va_list ap;
+    va_start(ap, first);
+    const char *a;
+    while (argc < 39 && (a = va_arg(ap, const char *)))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return tu_run_argv(argv);
+}
+
+void tu_expect_exit(tu_run_result *r, int status, const char *in_err, const char *what)
+{
+    cr_assert_eq(r->status, status, "%s: exit %d, wanted %d\nstdout: %.2000s\nstderr: %s", what,
+                 r->status, status, r->out, r->err);
+    if (in_err)
+        cr_assert(strstr(r->err, in_err), "%s: stderr lacks '%s': %s", what, in_err, r->err);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- temporary files */
+
+void tu_make_tmpdir(char *dir, size_t len, const char *tag)
+{
+    snprintf(dir, len, "/tmp/difu-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s failed", dir);
+}
+
+void tu_rm_tree(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(dp)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            tu_rm_tree(path);
+        else
+            unlink(path);
+    }
+    closedir(dp);
+    rmdir(dir);
+}
+
+void tu_write_bytes(const char *path, const void *data, size_t n, int gzip)
+{
+    if (gzip) {
+        gzFile g = gzopen(path, "wb");
+        cr_assert_not_null(g, "cannot write %s", path);
+        cr_assert_eq(gzwrite(g, data, (unsigned)n), (int)n);
+        cr_assert_eq(gzclose(g), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f, "cannot write %s", path);
+        cr_assert_eq(fwrite(data, 1, n, f), n);
+        cr_assert_eq(fclose(f), 0);
+    }
+}
+
+unsigned char *tu_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)len + 1);
+    cr_assert_not_null(b, "out of memory");
+    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    b[len] = 0;
+    *n = (size_t)len;
+    return b;
+}
+
+void tu_put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+void tu_write_idx(const char *dir, int n, int h, int w, int gzip, tu_idx_pixel_fn pixel,
+                  tu_idx_label_fn label)
+{
+    size_t ilen = 16 + (size_t)n * h * w;
+    unsigned char *img = malloc(ilen), *lab = malloc(8 + (size_t)n);
+    cr_assert(img && lab, "out of memory");
+    tu_put_be32(img, 0x803);
+    tu_put_be32(img + 4, (uint32_t)n);
+    tu_put_be32(img + 8, (uint32_t)h);
+    tu_put_be32(img + 12, (uint32_t)w);
+    for (int i = 0; i < n; i++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                img[16 + ((size_t)i * h + y) * w + x] = pixel(i, y, x, w);
+    tu_put_be32(lab, 0x801);
+    tu_put_be32(lab + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++)
+        lab[8 + i] = label(i);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte%s", dir, gzip ? ".gz" : "");
+    tu_write_bytes(path, img, ilen, gzip);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte%s", dir, gzip ? ".gz" : "");
+    tu_write_bytes(path, lab, 8 + (size_t)n, gzip);
+    free(img);
+    free(lab);
+}
+
+static uint8_t quadrant_pixel(int i, int y, int x, int w)
+{
+    (void)w;
+    int q = i % 4, oy = (q / 2) * 4, ox = (q % 2) * 4;
+    int in = y >= oy && y < oy + 4 && x >= ox && x < ox + 4;
+    return (uint8_t)(in ? 230 - (i * 7 + x) % 25 : 10 + (i * 3 + y) % 20);
+}
+
+static uint8_t quadrant_label(int i) { return (uint8_t)(i % 4); }
+
+void tu_write_quadrant_idx(const char *dir, int n)
+{
+    tu_write_idx(dir, n, 8, 8, 0, quadrant_pixel, quadrant_label);
+}
+
+/* ---------------------------------------------------------------- golden files */
+
+void tu_data_path(char *path, size_t len, const char *name)
+{
+    const char *env = getenv("DIFU_TEST_DATA");
+    if (env) {
+        snprintf(path, len, "%s/%s", env, name);
+        if (access(path, R_OK) == 0)
+            return;
+    }
+    char here[1024];
+    snprintf(here, sizeof here, "%s", __FILE__);
+    char *slash = strrchr(here, '/');
+    if (slash) {
+        *slash = 0;
+        snprintf(path, len, "%s/data/%s", here, name);
+        if (access(path, R_OK) == 0)
+            return;
+    }
+    const char *dirs[] = {"tests/data", "../tests/data"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, len, "%s/%s", dirs[i], name);
+        if (access(path, R_OK) == 0)
+            return;
+    }
+    cr_assert_fail("cannot find tests/data/%s (set DIFU_TEST_DATA)", name);
+}
+
+difu_safetensors *tu_load_golden(difu_engine *e, const char *name)
+{
+    char path[1024];
+    tu_data_path(path, sizeof path, name);
+    difu_safetensors *s = NULL;
+    cr_assert_eq(difu_st_read(e, path, &s), DIFU_OK, "cannot load %s: %s", path,
+                 difu_engine_last_error(e));
+    return s;
+}
+
+const difu_st_tensor *tu_golden_tensor(const difu_safetensors *s, const char *name)
+{
+    const difu_st_tensor *t = difu_st_find(s, name);
+    cr_assert(t, "golden file lacks '%s'", name);
+    return t;
+}
+
+void tu_assert_close_to_largest(const char *what, const float *got, const float *want, int64_t n,
+                                double tol)
+{
+    double mx = 0, err = 0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        mx = fmax(mx, fabs(want[i]));
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= err)) {
+            err = d;
+            at = i;
+        }
+    }
+    cr_assert(err <= tol * mx,
+              "%s: |diff| %.3g at %lld (got %.8g, want %.8g) > %.0e x largest %.3g", what, err,
+              (long long)at, (double)got[at], (double)want[at], tol, mx);
 }

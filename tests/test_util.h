@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "difu.h"
+#include "safetensors.h"
 
 /* Fills x[0..n) with uniform values in [lo, hi) from a small fixed-seed generator (splitmix64). */
 void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
@@ -39,5 +40,48 @@ const char *tu_difu_bin(void);
 /* Runs argv (NULL-terminated, argv[0] a path) with stdout and stderr captured; fails the test if
  * it cannot start. The caller frees the result. */
 tu_run_result *tu_run_argv(const char *const *argv);
+
+/* Runs the difu binary with the NULL-terminated arguments (at most 38); as tu_run_argv. */
+tu_run_result *tu_run_difu(const char *first, ...);
+/* Asserts r exited with status and, unless in_err is NULL, that its stderr contains in_err; the
+ * message names `what`. Frees r. */
+void tu_expect_exit(tu_run_result *r, int status, const char *in_err, const char *what);
+
+/* Makes a fresh folder /tmp/difu-<tag>-XXXXXX, its path written to dir[0..len); fails the test on
+ * error. */
+void tu_make_tmpdir(char *dir, size_t len, const char *tag);
+/* Removes dir and everything below it (links are removed, not followed). */
+void tu_rm_tree(const char *dir);
+/* Writes data[0..n) to path, gzip-compressed when gzip is set; fails the test on error. */
+void tu_write_bytes(const char *path, const void *data, size_t n, int gzip);
+/* The whole file at path, malloc'd with a 0 byte after its *n bytes; fails the test on error. */
+unsigned char *tu_read_file(const char *path, size_t *n);
+/* Stores v big-endian in p[0..4), as IDX headers hold their numbers. */
+void tu_put_be32(unsigned char *p, uint32_t v);
+
+/* Pixel (y, x) of image i (w pixels wide), and the label of image i, of an IDX fixture. */
+typedef uint8_t (*tu_idx_pixel_fn)(int i, int y, int x, int w);
+typedef uint8_t (*tu_idx_label_fn)(int i);
+/* Writes dir/train-images-idx3-ubyte and dir/train-labels-idx1-ubyte (MNIST's IDX format, with
+ * ".gz" and gzip-compressed when gzip is set) for n images of h x w. */
+void tu_write_idx(const char *dir, int n, int h, int w, int gzip, tu_idx_pixel_fn pixel,
+                  tu_idx_label_fn label);
+/* The trainer's fixture, raw IDX: n 8x8 images of 4 classes, a bright 4x4 square in quadrant
+ * (label = i % 4) on a dark background, with a little per-image jitter. */
+void tu_write_quadrant_idx(const char *dir, int n);
+
+/* The committed file tests/data/<name> into path: $DIFU_TEST_DATA (set by tests/meson.build),
+ * else the data folder beside this source, tests/data or ../tests/data; fails the test if none
+ * is readable. */
+void tu_data_path(char *path, size_t len, const char *name);
+/* The golden tensors tests/data/<name> (tools/pytorch/make_golden.py); fails the test if they do
+ * not load. Free with difu_st_free. */
+difu_safetensors *tu_load_golden(difu_engine *e, const char *name);
+/* Tensor `name` of s; fails the test if s lacks it. */
+const difu_st_tensor *tu_golden_tensor(const difu_safetensors *s, const char *name);
+/* Asserts max |got - want| <= tol * max |want| over [0, n), the golden files' rule; on failure
+ * names `what`, where the largest difference is and both values there. */
+void tu_assert_close_to_largest(const char *what, const float *got, const float *want, int64_t n,
+                                double tol);
 
 #endif /* DIFU_TEST_UTIL_H */
