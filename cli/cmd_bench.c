@@ -26,8 +26,8 @@ static const char usage_text[] =
     "  --guidance W        sample: classifier-free guidance (1: one forward per step)\n"
     "  --reps R            ops: profiled training steps (3); sample: sampling runs (1)\n"
     "  --isa X             cap the native kernels: ref, avx2, avx512, neon, best (best)\n"
-    "  --conv C            convolutions: native, onednn or auto (auto when built with oneDNN:\n"
-    "                      each problem timed once, the faster kept)\n"
+    "  --conv C            convolutions: native (default, what difu train runs), onednn, or auto\n"
+    "                      (each problem timed once on both, the faster kept)\n"
     "  --data SPEC         train: a dataset (difu train --data); default: random images\n"
     "  --peak-gflops P     the machine's peak for pct_peak (default: measured clock x FLOP/cycle)\n"
     "Ends with one JSON line: img_per_s, gflops (achieved; a training step counts 3x the forward\n"
@@ -275,7 +275,7 @@ int difu_cmd_bench(int argc, char **argv)
     o.warmup = 2;
     o.threads = difu_engine_params_default().threads;
     o.isa = DIFU_ISA_COUNT;
-    o.conv = difu_onednn_available() ? DIFU_CONV_AUTO : DIFU_CONV_NATIVE;
+    o.conv = DIFU_CONV_NATIVE;
     o.guidance = 1.0;
     int train = strcmp(o.mode, "train") == 0, sample = strcmp(o.mode, "sample") == 0,
         ops = strcmp(o.mode, "ops") == 0;
