@@ -22,31 +22,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static char *make_dir(void)
-{
-    char *d = malloc(64);
-    snprintf(d, 64, "/tmp/difu-ckpt-XXXXXX");
-    cr_assert(mkdtemp(d), "mkdtemp failed");
-    return d;
-}
-
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    char path[512];
-    while (d && (ent = readdir(d)))
-        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-            unlink(path);
-        }
-    if (d)
-        closedir(d);
-    chmod(dir, 0755);
-    rmdir(dir);
-    free(dir);
-}
-
 /* Files in dir whose name contains ".tmp-". */
 static int temp_files(const char *dir)
 {
@@ -188,7 +163,8 @@ Test(checkpoint, save_load_round_trip_is_bit_exact)
         {"train.scalar", DIFU_ST_F32, 0, {0}, &scalar}, /* 0-d: one element */
     };
     difu_ckpt_meta meta[] = {{"user.note", "hello \"world\" \\ \n"}, {"user.epoch", "7"}};
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     cr_assert_eq(difu_checkpoint_save(e, path, m, blocks, 3, extras, 4, meta, 2), DIFU_OK, "%s",
                  difu_engine_last_error(e));
@@ -253,7 +229,7 @@ Test(checkpoint, save_load_round_trip_is_bit_exact)
     difu_model_destroy(m);
     tu_free(ema);
     tu_free(adam_m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -261,7 +237,8 @@ Test(checkpoint, save_refuses_bad_arguments)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     difu_model *m = make_model(e, "tiny", 1);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     difu_ckpt_block two[] = {{"", difu_model_params(m, NULL)}, {"", difu_model_params(m, NULL)}};
     cr_assert_eq(difu_checkpoint_save(e, path, m, two, 2, NULL, 0, NULL, 0), DIFU_ERR_INVALID_ARG);
@@ -279,7 +256,7 @@ Test(checkpoint, save_refuses_bad_arguments)
     cr_assert_eq(access(path, F_OK), -1, "a refused save must not create the file");
     cr_assert_eq(temp_files(dir), 0);
     difu_model_destroy(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -393,7 +370,8 @@ Test(checkpoint, corrupted_byte_fails_the_digest_of_that_tensor)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     difu_model *m = make_model(e, "tiny", 3);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     save_params(e, m, path);
     const char *victims[] = {"temb_dense0.weight", "mid_attn.qkv.weight", "conv_out.bias"};
@@ -416,7 +394,7 @@ Test(checkpoint, corrupted_byte_fails_the_digest_of_that_tensor)
         cr_assert(strstr(difu_engine_last_error(e), "digest"));
     }
     difu_model_destroy(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -424,7 +402,8 @@ Test(checkpoint, truncated_files_are_refused)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     difu_model *m = make_model(e, "tiny", 4);
-    char *dir = make_dir(), path[256], cut[256];
+    char dir[64], path[256], cut[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
     save_params(e, m, path);
@@ -454,7 +433,7 @@ Test(checkpoint, truncated_files_are_refused)
     expect_open_fails(e, "/nonexistent-folder/ck.safetensors", DIFU_ERR_IO, "nonexistent-folder");
     free(bytes);
     difu_model_destroy(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -471,7 +450,8 @@ Test(checkpoint, missing_misshapen_and_mistyped_tensors_are_named)
     int T = difu_model_tensor_count(m);
     difu_st_out *t = calloc((size_t)T, sizeof *t), *edit = calloc((size_t)T, sizeof *edit);
     model_entries(m, t);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/f.safetensors", dir);
     size_t nf;
     float *params = difu_model_params(m, &nf);
@@ -530,7 +510,7 @@ Test(checkpoint, missing_misshapen_and_mistyped_tensors_are_named)
     free(t);
     free(edit);
     difu_model_destroy(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -558,7 +538,8 @@ Test(checkpoint, absurd_headers_are_refused_before_allocation)
     setrlimit(RLIMIT_AS, &rl);
 #endif
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/evil.safetensors", dir);
     struct {
         const char *header;
@@ -601,14 +582,15 @@ Test(checkpoint, absurd_headers_are_refused_before_allocation)
                   i, difu_engine_last_error(e), cases[i].needle);
         cr_assert(strstr(difu_engine_last_error(e), path), "case %zu: no file name", i);
     }
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
 Test(checkpoint, digest_metadata_must_cover_every_tensor)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/d.safetensors", dir);
     float a[2] = {1, 2}, b[2] = {3, 4};
     difu_st_out t[2] = {{"a", DIFU_ST_F32, 1, {2}, a}, {"b", DIFU_ST_F32, 1, {2}, b}};
@@ -631,7 +613,7 @@ Test(checkpoint, digest_metadata_must_cover_every_tensor)
              (unsigned long long)difu_st_digest(b, sizeof b));
     cr_assert_eq(difu_st_write(e, path, t, 2, meta, 1), DIFU_OK);
     expect_open_fails(e, path, DIFU_ERR_FORMAT, "'a'");
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -656,7 +638,8 @@ Test(atomic, file_size_limit_keeps_the_previous_checkpoint)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     difu_model *a = make_model(e, "tiny", 1), *b = make_model(e, "tiny", 2);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     save_params(e, a, path);
     size_t nf;
@@ -690,7 +673,7 @@ Test(atomic, file_size_limit_keeps_the_previous_checkpoint)
     }
     difu_model_destroy(a);
     difu_model_destroy(b);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -705,7 +688,8 @@ Test(atomic, missing_or_read_only_folder_is_reported)
     cr_assert_eq(difu_checkpoint_save(e, missing, m, &blk, 1, NULL, 0, NULL, 0), DIFU_ERR_IO);
     cr_assert(strstr(difu_engine_last_error(e), "/tmp/difu-no-such-folder-4711/sub"), "%s",
               difu_engine_last_error(e));
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     cr_assert_eq(difu_checkpoint_check_writable(e, path), DIFU_OK, "%s", difu_engine_last_error(e));
     cr_assert_eq(temp_files(dir), 0);
@@ -728,7 +712,8 @@ Test(atomic, missing_or_read_only_folder_is_reported)
     cr_assert_eq(difu_checkpoint_save(e, through, m, &blk, 1, NULL, 0, NULL, 0), DIFU_ERR_IO);
     cr_assert(strstr(difu_engine_last_error(e), "not a folder"), "%s", difu_engine_last_error(e));
     difu_model_destroy(m);
-    remove_dir(dir);
+    chmod(dir, 0755);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -736,7 +721,8 @@ Test(atomic, sigkill_during_saves_never_leaves_a_torn_checkpoint, .timeout = 300
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
     difu_model *a = make_model(e, "tiny", 1), *b = make_model(e, "tiny", 2);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     save_params(e, a, path);
     size_t nf;
@@ -777,7 +763,7 @@ Test(atomic, sigkill_during_saves_never_leaves_a_torn_checkpoint, .timeout = 300
     cr_assert_eq(access(other, F_OK), 0, "a save removed another file's temporary");
     difu_model_destroy(a);
     difu_model_destroy(b);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }
 
@@ -855,7 +841,8 @@ Test(foreign, golden_file_and_its_metadata_free_twin_match_pytorch)
     check_eps(e, c, g);
     difu_checkpoint_close(c);
     /* the same without metadata: config inferred from shapes; extras still present */
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/torch.safetensors", dir);
     strip_metadata(e, golden, path, 0, NULL);
     cr_assert_eq(difu_checkpoint_open(e, path, &c), DIFU_OK, "%s", difu_engine_last_error(e));
@@ -866,7 +853,7 @@ Test(foreign, golden_file_and_its_metadata_free_twin_match_pytorch)
     cr_assert(configs_equal(&want, &got), "the inferred config is not tiny's");
     check_eps(e, c, g);
     difu_checkpoint_close(c);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_st_free(g);
     difu_engine_destroy(e);
 }
@@ -874,7 +861,8 @@ Test(foreign, golden_file_and_its_metadata_free_twin_match_pytorch)
 Test(foreign, configs_are_inferred_from_shapes)
 {
     difu_engine *e = tu_engine(DIFU_ISA_COUNT, 1);
-    char *dir = make_dir(), path[256];
+    char dir[64], path[256];
+    tu_make_tmpdir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/torch.safetensors", dir);
     /* presets: everything, groups included, comes back */
     const char *presets[] = {"fmnist-t", "fmnist-s", "tiny"};
@@ -930,6 +918,6 @@ Test(foreign, configs_are_inferred_from_shapes)
     difu_checkpoint_close(c);
     free(t);
     difu_model_destroy(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     difu_engine_destroy(e);
 }

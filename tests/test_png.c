@@ -15,14 +15,7 @@
 
 #include "difu.h"
 #include "image_png.h"
-
-static char *make_tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/difu-png-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    return dir;
-}
+#include "test_util.h"
 
 /* Number of entries in dir other than . and .. */
 static int count_entries(const char *dir)
@@ -35,23 +28,6 @@ static int count_entries(const char *dir)
         n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
     closedir(dp);
     return n;
-}
-
-static void rm_dir(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(dp)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(dp);
-    rmdir(dir);
 }
 
 /* A PNG read back with libpng's simplified API, in its own format (gray or RGB, 8-bit). */
@@ -92,7 +68,8 @@ static int expected_u8(float v)
 
 Test(png, gray_grid_has_the_right_size_border_and_pixels)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/grid.png", dir);
     enum { N = 5, H = 3, W = 2, COLS = 2, S = 2 };
@@ -120,12 +97,13 @@ Test(png, gray_grid_has_the_right_size_border_and_pixels)
     /* the missing 6th cell is border colour */
     cr_assert_eq(at(&r, 2 + 2 * (H * S + 2) + 1, 2 + (W * S + 2) + 1, 0), 128);
     free(r.px);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, rgb_grid_clamps_and_keeps_channels)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/rgb.png", dir);
     float img[2 * 3 * 1 * 2] = {
@@ -149,12 +127,13 @@ Test(png, rgb_grid_clamps_and_keeps_channels)
     cr_assert_eq(at(&r, 2, 2, 2), 255);   /* 7 clamps to 255 */
     cr_assert_eq(at(&r, 2, 3, 2), 0);     /* NaN */
     free(r.px);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, single_image_is_upscaled_without_border)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/one.png", dir);
     float img[2 * 3] = {-1.0f, 0.0f, 1.0f, 0.5f, -0.5f, 0.25f};
@@ -167,12 +146,13 @@ Test(png, single_image_is_upscaled_without_border)
         for (int x = 0; x < 9; x++)
             cr_assert_eq(at(&r, y, x, 0), expected_u8(img[(y / 3) * 3 + x / 3]));
     free(r.px);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, reader_round_trips_what_the_writer_wrote)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/rt.png", dir);
     uint8_t px[4 * 5 * 3];
@@ -190,12 +170,13 @@ Test(png, reader_round_trips_what_the_writer_wrote)
     /* a side above the reader's limit is refused, naming the file */
     cr_assert_eq(difu_png_read_u8(path, 3, &back, &h, &w, &c, err, sizeof err), DIFU_ERR_FORMAT);
     cr_assert(strstr(err, path), "%s", err);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, writing_replaces_atomically_and_leaves_no_temporaries)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/img.png", dir);
     float a[4] = {1, 1, 1, 1}, b[9] = {0};
@@ -209,7 +190,7 @@ Test(png, writing_replaces_atomically_and_leaves_no_temporaries)
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0644);
     free(r.px);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, unwritable_folder_is_an_io_error_naming_the_path)
@@ -226,7 +207,8 @@ Test(png, unwritable_folder_is_an_io_error_naming_the_path)
 
 Test(png, full_disk_is_an_io_error_and_keeps_the_old_file)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/big.png", dir);
     float small[4] = {0};
@@ -250,7 +232,7 @@ Test(png, full_disk_is_an_io_error_and_keeps_the_old_file)
     cr_assert_eq(after.st_size, before.st_size, "the old file was touched");
     cr_assert_eq(count_entries(dir), 1, "temporary files left behind");
     free(noise);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png, bad_arguments_are_refused_with_values)
@@ -302,7 +284,8 @@ static void count_colours(const readback *r, int *white, int *black, int *blue)
 
 Test(png, loss_plot_writes_an_rgb_png_of_the_asked_size)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "png");
     char path[4096];
     snprintf(path, sizeof path, "%s/loss.png", dir);
     enum { N = 2000 };
@@ -366,5 +349,5 @@ Test(png, loss_plot_writes_an_rgb_png_of_the_asked_size)
     free(r.px);
     cr_assert_eq(count_entries(dir), 1);
     free(loss);
-    rm_dir(dir);
+    tu_rm_tree(dir);
 }

@@ -8,35 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <zlib.h>
 
 #include "difu.h"
 #include "image_png.h"
-
-static char *make_tmpdir(void)
-{
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/difu-pnglim-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    return dir;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
+#include "test_util.h"
 
 /* Writes one chunk (length, type, data, CRC over type + data). */
 static void put_chunk(FILE *f, const char *type, const unsigned char *data, uint32_t len)
 {
     unsigned char head[8];
-    put_be32(head, len);
+    tu_put_be32(head, len);
     memcpy(head + 4, type, 4);
     fwrite(head, 1, 8, f);
     if (len)
@@ -45,7 +29,7 @@ static void put_chunk(FILE *f, const char *type, const unsigned char *data, uint
     if (len)
         crc = crc32(crc, data, len);
     unsigned char c[4];
-    put_be32(c, (uint32_t)crc);
+    tu_put_be32(c, (uint32_t)crc);
     fwrite(c, 1, 4, f);
 }
 
@@ -58,8 +42,8 @@ static void write_claim(const char *path, uint32_t w, uint32_t h, int color, int
     static const unsigned char sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
     fwrite(sig, 1, 8, f);
     unsigned char ihdr[13];
-    put_be32(ihdr, w);
-    put_be32(ihdr + 4, h);
+    tu_put_be32(ihdr, w);
+    tu_put_be32(ihdr + 4, h);
     ihdr[8] = (unsigned char)depth;
     ihdr[9] = (unsigned char)color;
     ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filters, no interlace */
@@ -112,7 +96,8 @@ static void refused(const char *path, int max_side, const char *dims, const char
 
 Test(png_limits, huge_headers_are_refused_before_allocating)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "pnglim");
     char path[256];
     snprintf(path, sizeof path, "%s/claim.png", dir);
     limit_address_space();
@@ -135,13 +120,13 @@ Test(png_limits, huge_headers_are_refused_before_allocating)
     /* palette, 1 bit: 8 pixels a byte, still far more than the file can hold */
     write_claim(path, 8000, 8000, 3, 1);
     refused(path, 16384, "8000 x 8000", "truncated or corrupt");
-    unlink(path);
-    rmdir(dir);
+    tu_rm_tree(dir);
 }
 
 Test(png_limits, folder_dataset_names_the_file_and_dimensions)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "pnglim");
     char good[256], bad[256], spec[300];
     snprintf(good, sizeof good, "%s/a.png", dir);
     snprintf(bad, sizeof bad, "%s/b.png", dir);
@@ -158,16 +143,15 @@ Test(png_limits, folder_dataset_names_the_file_and_dimensions)
     cr_assert_eq(s, DIFU_ERR_FORMAT, "%s (%s)", difu_status_name(s), err);
     cr_assert_null(d);
     cr_assert(strstr(err, bad) && strstr(err, "16384 x 16384") && strstr(err, "cap"), "%s", err);
-    unlink(good);
-    unlink(bad);
-    rmdir(dir);
+    tu_rm_tree(dir);
 }
 
 /* The bound is on what deflate can possibly produce, so real files that compress very well
  * still read: 2048 x 2048 zeros compress about 1000:1. */
 Test(png_limits, highly_compressed_real_images_still_read)
 {
-    char *dir = make_tmpdir();
+    char dir[64];
+    tu_make_tmpdir(dir, sizeof dir, "pnglim");
     char path[256];
     snprintf(path, sizeof path, "%s/zeros.png", dir);
     enum { S = 2048 };
@@ -190,6 +174,5 @@ Test(png_limits, highly_compressed_real_images_still_read)
     cr_assert(h == S && w == S && c == 1);
     cr_assert(back[0] == 0 && back[(size_t)S * S - 1] == 0);
     free(back);
-    unlink(path);
-    rmdir(dir);
+    tu_rm_tree(dir);
 }

@@ -6,11 +6,18 @@
  * d = x - m0 and d^2, so mean = m0 + sum d / N and var = sum d^2 / N - (sum d / N)^2 stay exact
  * for large means; pass 3 writes y = (x - mean) * (rstd * gamma) + beta (then SiLU when fused).
  * A group (at most a few hundred KB) stays in cache across the passes.
- * Team kernel: thread ith of nth takes a fixed slice of the n * groups items; y == x is allowed. */
+ * The loop over groups and the split among threads: groupnorm_fwd_driver.h. */
 #include <math.h>
 
 #include "norm_avx2.h"
 #include "vmath_avx2.h"
+
+/* The vector type and broadcast of the driver template, included below the kernels. */
+typedef __m256 gn_vec;
+static inline gn_vec gn_set1(float v)
+{
+    return _mm256_set1_ps(v);
+}
 
 static void group_stats(const float *x, int64_t len, float eps, float *mean, float *rstd)
 {
@@ -88,26 +95,10 @@ static void norm_channel(const float *x, float *y, int hw, int64_t ahead, __m256
     }
 }
 
+#include "groupnorm_fwd_driver.h"
+
 void groupnorm_fwd_avx2(const difu_groupnorm_desc *d, const float *x, const float *gamma,
                         const float *beta, float *y, float *mean, float *rstd, int ith, int nth)
 {
-    const int cpg = d->c / d->groups, hw = d->hw;
-    const int64_t len = (int64_t)cpg * hw;
-    const int64_t items = (int64_t)d->n * d->groups;
-    const int64_t i0 = items * ith / nth, i1 = items * (ith + 1) / nth;
-    for (int64_t it = i0; it < i1; it++) {
-        const int g = (int)(it % d->groups);
-        const float *xg = x + it * len;
-        float *yg = y + it * len;
-        float m, r;
-        group_stats(xg, len, d->eps, &m, &r);
-        mean[it] = m;
-        rstd[it] = r;
-        for (int c = 0; c < cpg; c++) {
-            const int ch = g * cpg + c;
-            norm_channel(xg + (int64_t)c * hw, yg + (int64_t)c * hw, hw, it + 1 < i1 ? len : 0,
-                         _mm256_set1_ps(m), _mm256_set1_ps(r * gamma[ch]), _mm256_set1_ps(beta[ch]),
-                         d->fuse_silu);
-        }
-    }
+    groupnorm_fwd_drive(d, x, gamma, beta, y, mean, rstd, ith, nth);
 }

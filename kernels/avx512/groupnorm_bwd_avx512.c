@@ -1,20 +1,20 @@
 /* groupnorm_bwd_avx512.c: GroupNorm backward (optionally through a fused SiLU) with AVX-512F.
  *
- * Layouts as in groupnorm_fwd_avx512.c. dy is the gradient of the op's output (of the SiLU output
- * when fused: h = (x - mean) * rstd * gamma + beta is recomputed from x, mean, rstd, gamma, beta).
- * With g = dL/dh, xhat = (x - mean) * rstd, N = cpg * hw, per (image, group):
- *   pass 1, per channel: sum g, sum g * xhat (when fused, g is written to dx);
- *   pass 2: dx = rstd*gamma * g - (ka + xhat * kb), ka = rstd/N sum_c gamma sum g,
- *           kb = rstd/N sum_c gamma sum g*xhat.
- * dgamma[c] = sum over images of sum g * xhat, dbeta[c] = sum over images of sum g.
- * Team kernel: thread ith owns a fixed slice of the groups (their channels across all images) and
- * sums over images in order, so dx, dgamma and dbeta do not depend on the thread count.
- * dx may alias dy. */
+ * The two passes over one channel; the loops over images, groups and channels, the split among
+ * threads and the math are in groupnorm_bwd_driver.h. */
 #include "norm_avx512.h"
 #include "vmath_avx512.h"
 
+/* The vector type, broadcast and channel coefficients of the driver template (included below
+ * the kernels). */
+typedef __m512 gn_vec;
+static inline gn_vec gn_set1(float v)
+{
+    return _mm512_set1_ps(v);
+}
+
 typedef struct chan_coefs {
-    __m512 m, r, a, b; /* mean, rstd, rstd * gamma, beta */
+    gn_vec m, r, a, b; /* mean, rstd, rstd * gamma, beta */
 } chan_coefs;
 
 /* Pass 1 over one channel of hw floats: *sg = sum g, *sgx = sum g * xhat. */
@@ -70,53 +70,11 @@ static void channel_dx(const float *x, const float *g, float *dx, const float *d
     }
 }
 
+#include "groupnorm_bwd_driver.h"
+
 void groupnorm_bwd_avx512(const difu_groupnorm_desc *d, const float *x, const float *gamma,
                           const float *beta, const float *mean, const float *rstd, const float *dy,
                           float *dx, float *dgamma, float *dbeta, int ith, int nth)
 {
-    const int cpg = d->c / d->groups, hw = d->hw;
-    const int64_t len = (int64_t)cpg * hw;
-    const int g0 = (int)((int64_t)d->groups * ith / nth);
-    const int g1 = (int)((int64_t)d->groups * (ith + 1) / nth);
-    for (int c = g0 * cpg; c < g1 * cpg; c++) {
-        if (dgamma)
-            dgamma[c] = 0;
-        if (dbeta)
-            dbeta[c] = 0;
-    }
-    for (int n = 0; n < d->n; n++) {
-        for (int g = g0; g < g1; g++) {
-            const int64_t it = (int64_t)n * d->groups + g;
-            const float m = mean[it], r = rstd[it];
-            const float *xg = x + it * len, *dyg = dy + it * len;
-            float *dxg = dx + it * len;
-            float sum_a = 0, sum_b = 0;
-            for (int c = 0; c < cpg; c++) {
-                const int ch = g * cpg + c;
-                const chan_coefs k = {_mm512_set1_ps(m), _mm512_set1_ps(r),
-                                      _mm512_set1_ps(r * gamma[ch]), _mm512_set1_ps(beta[ch])};
-                const int64_t off = (int64_t)c * hw;
-                float sg, sgx;
-                channel_sums(xg + off, dyg + off, dxg + off, hw, &k, d->fuse_silu, &sg, &sgx);
-                if (dgamma)
-                    dgamma[ch] += sgx;
-                if (dbeta)
-                    dbeta[ch] += sg;
-                sum_a += gamma[ch] * sg;
-                sum_b += gamma[ch] * sgx;
-            }
-            const __m512 ka = _mm512_set1_ps(r * sum_a / (float)len);
-            const __m512 kb = _mm512_set1_ps(r * sum_b / (float)len);
-            const float *gsrc = d->fuse_silu ? dxg : dyg;
-            const int64_t next = g + 1 < g1 ? it + 1 : it + d->groups - (g1 - g0) + 1;
-            const int64_t ahead = next < (int64_t)d->n * d->groups ? (next - it) * len : 0;
-            for (int c = 0; c < cpg; c++) {
-                const int ch = g * cpg + c;
-                const chan_coefs k = {_mm512_set1_ps(m), _mm512_set1_ps(r),
-                                      _mm512_set1_ps(r * gamma[ch]), _mm512_set1_ps(beta[ch])};
-                const int64_t off = (int64_t)c * hw;
-                channel_dx(xg + off, gsrc + off, dxg + off, dyg + off, ahead, hw, &k, ka, kb);
-            }
-        }
-    }
+    groupnorm_bwd_drive(d, x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, ith, nth);
 }
