@@ -24,6 +24,7 @@
  * then SLAB_FLOATS floats for the slab and Ys (or DYs). */
 #include <string.h>
 
+#include "conv2d_winograd.h"
 #include "gemm_conv.h"
 
 /* SLAB_FLOATS bounds slab + Ys (about half a 1 MiB L2); BWDW_FLOATS bounds slab + DYs of
@@ -107,9 +108,9 @@ static int fits(geom *g, int c, int extra, int64_t budget, int chunks)
  * and `extra` planes of npixc floats fit `budget` floats (<= SLAB_FLOATS):
  * min_waste = 1 (forward, backward-data): direct mode when possible, else the images per slab
  * (up to 16) that waste the least time on garbage columns, the vector tail and part tiles;
- * min_waste = 0 (backward-weights): about 1536 points per slab, to amortise the dot kernel's lane
- * sums, with the slab's channels in chunks if need be. Then fewer images, then fewer rows per
- * band, until it fits. Returns 0 when even a one-row band does not fit. */
+ * min_waste = 0 (backward-weights): about 768 points per slab (at least one image), to amortise
+ * the dot kernel's lane sums while few channel chunks are needed. Then fewer images, then fewer
+ * rows per band, until it fits. Returns 0 when even a one-row band does not fit. */
 static int plan(geom *g, const difu_conv2d_desc *d, int c, int extra, int min_waste,
                 const difu_conv_shift_ukernels *u, int64_t budget)
 {
@@ -144,7 +145,9 @@ static int plan(geom *g, const difu_conv2d_desc *d, int c, int extra, int min_wa
                 best = waste, gimg = t;
         }
     } else {
-        gimg = (int)(1536 / img_pts);
+        gimg = (int)(768 / img_pts);
+        if (gimg < 1)
+            gimg = 1;
         if (gimg > d->n)
             gimg = d->n;
     }
@@ -292,14 +295,14 @@ static int32_t slab_offset(const geom *g, int64_t pitch, int ch, int t)
 }
 
 /* Channels per k block: the slab rows one pixel tile reads over a block should stay in L1 and the
- * block's weights for all m rows in L2. The blocks fix the summation order, so they depend on the
- * image shape only, never on the batch or the images per slab: an image gets the same bits in any
- * batch. */
-static int channel_block(const geom *g, int nr, int m)
+ * block's weights (m rows of `taps` per channel) in L2. The blocks fix the summation order, so they
+ * depend on the image shape only, never on the batch or the images per slab: an image gets the
+ * same bits in any batch. */
+static int channel_block(const geom *g, int nr, int m, int taps)
 {
     int64_t per_ch = (int64_t)(nr + 2 * g->p * (g->w + g->p + 1)) * g->ppc * (int64_t)sizeof(float);
     int64_t cb = (int64_t)24 * 1024 / per_ch;
-    int64_t cb_a = (int64_t)256 * 1024 / ((int64_t)m * g->taps * (int64_t)sizeof(float));
+    int64_t cb_a = (int64_t)256 * 1024 / ((int64_t)m * taps * (int64_t)sizeof(float));
     if (cb > cb_a)
         cb = cb_a;
     if (cb < 1)
@@ -308,11 +311,94 @@ static int channel_block(const geom *g, int nr, int m)
     return (g->c + nblk - 1) / nblk;
 }
 
+/* One pass of the micro-kernel over a slab: A row i, k index q = ch*taps + t is
+ * a[i*lda + aoff[q]] (the last, partial row block from apad, mr rows of kk, through aid), and B's
+ * k index q is the slab at boff[q]. */
+typedef struct pass {
+    int taps;
+    const int32_t *aoff, *boff;
+    const float *apad;
+} pass;
+
+/* Fills pass p's A tail tile: rows [m0, m) of the last row block, zero-padded to mr rows. */
+static void fill_apad(const pass *p, int c, const float *a, int64_t lda, int m, int mr,
+                      float *apad)
+{
+    const int kk = c * p->taps, m0 = m - m % mr;
+    for (int i = 0; i < mr; i++)
+        for (int q = 0; q < kk; q++)
+            apad[(int64_t)i * kk + q] = m0 + i < m ? a[(int64_t)(m0 + i) * lda + p->aoff[q]] : 0.0f;
+}
+
+/* Output rows of row blocks [blo, bhi) for all of the slab's points: k blocks of channels (their
+ * weights stay in L2) outermost, then pixel tiles (their slab rows stay in L1), then row blocks.
+ * Rows go to ys (row stride npixc); in direct mode full row blocks go straight to direct_dst
+ * (row stride h*w, bias added), and only the partial last block to ys. */
+static void pass_rows(const difu_conv_shift_ukernels *u, const geom *g, const pass *p,
+                      const int32_t *aid, const float *a, int64_t lda, int m, int blo, int bhi,
+                      const float *b, float *ys, float *direct_dst, const float *bias)
+{
+    const int mr = u->mr, taps = p->taps, kk = g->c * taps, nr = u->nv_max * u->vl;
+    const int cb = channel_block(g, nr, m, taps);
+    const int64_t hw = (int64_t)g->h * g->w;
+    for (int c0 = 0; c0 < g->c; c0 += cb) {
+        int kc = (g->c - c0 < cb ? g->c - c0 : cb) * taps, q0 = c0 * taps;
+        int last = c0 + cb >= g->c;
+        for (int64_t pb = 0; pb < g->npixc; pb += nr) {
+            int nv = g->npixc - pb < nr ? (int)((g->npixc - pb) / u->vl) : u->nv_max;
+            for (int blk = blo; blk < bhi; blk++) {
+                int m0 = blk * mr;
+                int full = m - m0 >= mr;
+                const float *ab = full ? a + (int64_t)m0 * lda : p->apad;
+                int64_t ld = full ? lda : kk;
+                const int32_t *ao = full ? p->aoff : aid;
+                if (direct_dst && full) {
+                    float *c = direct_dst + (int64_t)m0 * hw + pb;
+                    u->fn(kc, ab, ld, ao + q0, b + pb, p->boff + q0, nv, c, hw, c0 > 0);
+                    if (last && bias)
+                        for (int i = 0; i < mr; i++)
+                            for (int j = 0; j < nv * u->vl; j++)
+                                c[i * hw + j] += bias[m0 + i];
+                } else {
+                    u->fn(kc, ab, ld, ao + q0, b + pb, p->boff + q0, nv,
+                          ys + (int64_t)m0 * g->npixc + pb, g->npixc, c0 > 0);
+                }
+            }
+        }
+    }
+}
+
+/* This thread's share [it0, it1) of the (slab, row block) items: items of one slab are
+ * consecutive, so a thread walks slabs in order with a range of row blocks in each. */
+typedef struct item_range {
+    int64_t it0, it1;
+    int nblocks;
+} item_range;
+
+static item_range thread_items(const geom *g, int m, int mr, int ith, int nth)
+{
+    item_range r;
+    r.nblocks = (m + mr - 1) / mr;
+    const int64_t nslabs = (int64_t)((g->n + g->g - 1) / g->g) * g->bands;
+    const int64_t items = nslabs * r.nblocks;
+    r.it0 = items * ith / nth, r.it1 = items * (ith + 1) / nth;
+    return r;
+}
+
+/* The next slab of the range from item *it: its index, and its row blocks [*blo, *bhi). */
+static int64_t next_slab(const item_range *r, int64_t *it, int *blo, int *bhi)
+{
+    int64_t sl = *it / r->nblocks;
+    *blo = (int)(*it % r->nblocks);
+    *bhi = r->it1 - sl * r->nblocks < r->nblocks ? (int)(r->it1 - sl * r->nblocks) : r->nblocks;
+    *it = sl * r->nblocks + *bhi;
+    return sl;
+}
+
 /* out[i][o] = sum over k < kk of a[i*lda + aoff[k]] * slab[boff[k] + o] for the m output channels
- * (rows of A), the shared body of forward and backward-data. The slab source is src
+ * (rows of A), the shared body of forward and stride-1 backward-data. The slab source is src
  * [n, g->c, h, w]; the output dst [n, m, h, w]. Threads take contiguous ranges of the
- * (slab, row block) items. Per slab: k blocks of channels (their weights stay in L2), then pixel
- * tiles (their slab rows stay in L1), then row blocks; Ys holds the slab's output rows.
+ * (slab, row block) items; Ys holds the slab's output rows.
  * Direct mode (1x1 convolutions, one image per slab, h*w a multiple of the vector): the kernel
  * reads the image in place and writes whole row blocks straight into dst, no copies. */
 static void shift_run(const difu_kernels *k, const geom *g, const float *src, const float *a,
@@ -320,7 +406,7 @@ static void shift_run(const difu_kernels *k, const geom *g, const float *src, co
                       int ith, int nth)
 {
     const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
-    const int mr = u->mr, taps = g->taps, kk = g->c * taps, nr = u->nv_max * u->vl;
+    const int mr = u->mr, taps = g->taps, kk = g->c * taps;
     const int direct = g->direct;
     const int64_t hw = (int64_t)g->h * g->w, pitch = direct ? hw : g->plane;
     for (int ch = 0; ch < g->c; ch++)
@@ -328,54 +414,22 @@ static void shift_run(const difu_kernels *k, const geom *g, const float *src, co
             s->boff[ch * taps + t] = slab_offset(g, pitch, ch, t);
     for (int q = 0; q < kk; q++)
         s->aid[q] = q;
-    const int nblocks = (m + mr - 1) / mr, cb = channel_block(g, nr, m);
-    const int64_t nslabs = (int64_t)((g->n + g->g - 1) / g->g) * g->bands;
-    const int64_t items = nslabs * nblocks;
-    const int64_t it0 = items * ith / nth, it1 = items * (ith + 1) / nth;
-    if (it0 >= it1)
+    item_range r = thread_items(g, m, mr, ith, nth);
+    if (r.it0 >= r.it1)
         return;
-    if (m % mr) { /* the last row block, zero-padded to mr rows */
-        int m0 = (nblocks - 1) * mr;
-        for (int i = 0; i < mr; i++)
-            for (int q = 0; q < kk; q++)
-                s->apad[(int64_t)i * kk + q] =
-                    m0 + i < m ? a[(int64_t)(m0 + i) * lda + s->aoff[q]] : 0.0f;
-    }
+    pass p = {.taps = taps, .aoff = s->aoff, .boff = s->boff, .apad = s->apad};
+    if (m % mr)
+        fill_apad(&p, g->c, a, lda, m, mr, s->apad);
     float *ys = direct ? s->slab : s->slab + (int64_t)g->c * g->ppc * g->plane;
-    for (int64_t it = it0; it < it1;) {
-        int64_t sl = it / nblocks;
-        int blo = (int)(it % nblocks);
-        int bhi = it1 - sl * nblocks < nblocks ? (int)(it1 - sl * nblocks) : nblocks;
-        it = sl * nblocks + bhi;
+    for (int64_t it = r.it0; it < r.it1;) {
+        int blo, bhi;
+        int64_t sl = next_slab(&r, &it, &blo, &bhi);
         int i0 = (int)(sl / g->bands) * g->g, band = (int)(sl % g->bands);
         const float *b = direct ? src + (int64_t)i0 * g->c * hw : s->slab;
         if (!direct)
             build_slab(g, src, i0, band, 0, g->c, s->slab);
-        for (int c0 = 0; c0 < g->c; c0 += cb) {
-            int kc = (g->c - c0 < cb ? g->c - c0 : cb) * taps, q0 = c0 * taps;
-            int last = c0 + cb >= g->c;
-            for (int64_t pb = 0; pb < g->npixc; pb += nr) {
-                int nv = g->npixc - pb < nr ? (int)((g->npixc - pb) / u->vl) : u->nv_max;
-                for (int blk = blo; blk < bhi; blk++) {
-                    int m0 = blk * mr;
-                    int full = m - m0 >= mr;
-                    const float *ab = full ? a + (int64_t)m0 * lda : s->apad;
-                    int64_t ld = full ? lda : kk;
-                    const int32_t *ao = full ? s->aoff : s->aid;
-                    if (direct && full) {
-                        float *c = dst + ((int64_t)i0 * m + m0) * hw + pb;
-                        u->fn(kc, ab, ld, ao + q0, b + pb, s->boff + q0, nv, c, hw, c0 > 0);
-                        if (last && bias)
-                            for (int i = 0; i < mr; i++)
-                                for (int j = 0; j < nv * u->vl; j++)
-                                    c[i * hw + j] += bias[m0 + i];
-                    } else {
-                        u->fn(kc, ab, ld, ao + q0, b + pb, s->boff + q0, nv,
-                              ys + (int64_t)m0 * g->npixc + pb, g->npixc, c0 > 0);
-                    }
-                }
-            }
-        }
+        pass_rows(u, g, &p, s->aid, a, lda, m, blo, bhi, b, ys,
+                  direct ? dst + (int64_t)i0 * m * hw : NULL, bias);
         int r0 = blo * mr, r1 = bhi * mr < m ? bhi * mr : m;
         if (direct) /* only the zero-padded last row block went through Ys */
             r0 = r1 % mr && r1 == m ? r1 - r1 % mr : r1;
@@ -398,6 +452,10 @@ void difu_conv2d_fwd_shift(const difu_kernels *k, const difu_conv2d_desc *d, con
     const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
     geom g;
     int kk = d->cin * d->k * d->k;
+    if (difu_winograd_fits(d)) {
+        difu_conv2d_fwd_winograd(k, d, x, weight, bias, y, scratch, ith, nth);
+        return;
+    }
     if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||
         !plan(&g, d, d->cin, (int)round_up(d->cout, u->mr), 1, u, SLAB_FLOATS)) {
         difu_conv2d_fwd_igemm(k, d, x, weight, bias, y, scratch, ith, nth);
@@ -409,37 +467,80 @@ void difu_conv2d_fwd_shift(const difu_kernels *k, const difu_conv2d_desc *d, con
     shift_run(k, &g, x, weight, kk, d->cout, bias, y, &s, ith, nth);
 }
 
+/* Copies rows [r0, r1) of the four phase tile buffers ys[ph*2 + pw] (row stride npixc, over the
+ * dy grid) to channels [r0, r1) of dx [n, m, dh, dw], interleaving the phases:
+ * dx[2a + ph][2b + pw] = ys[ph*2 + pw][a][b]. */
+static void copy_out_phases(const geom *g, float *const ys[4], int r0, int r1, int m, int dh,
+                            int dw, int i0, int band, float *dx)
+{
+    const int a0 = band * g->r, pairs = dw / 2;
+    for (int i = r0; i < r1; i++)
+        for (int gi = 0; gi < g->g && i0 + gi < g->n; gi++) {
+            float *img = dx + ((int64_t)(i0 + gi) * m + i) * dh * dw;
+            int64_t at = (int64_t)i * g->npixc + (int64_t)gi * (g->w + g->p);
+            for (int rr = 0; rr < g->r && a0 + rr < g->h; rr++, at += g->wp)
+                for (int ph = 0; ph < 2 && 2 * (a0 + rr) + ph < dh; ph++) {
+                    float *out = img + (int64_t)(2 * (a0 + rr) + ph) * dw;
+                    const float *e = ys[ph * 2] + at, *o = ys[ph * 2 + 1] + at;
+                    for (int b = 0; b < pairs; b++) {
+                        out[2 * b] = e[b];
+                        out[2 * b + 1] = o[b];
+                    }
+                    if (dw % 2)
+                        out[dw - 1] = e[pairs];
+                }
+        }
+}
+
 /* Stride 2: dx splits into 4 phases (ih % 2, iw % 2); phase (ph, pw) is a stride-1 correlation
- * of dy with the taps that reach it (1, 2, 2 or 4), dy row a + (ph + 1 - kh) / 2: one shift_run
- * each on a slab of dy over its oh x ow grid. */
-static void bwd_data_phases(const difu_kernels *k, const difu_conv2d_desc *d, geom *g,
+ * of dy with the taps that reach it (1, 2, 2 or 4), dy row a + (ph + 1 - kh) / 2. One slab of dy
+ * serves all four: per slab, one pass per phase into its own tile buffer, then the phases are
+ * interleaved into dx. */
+static void bwd_data_phases(const difu_kernels *k, const difu_conv2d_desc *d, const geom *g,
                             const float *dy, const float *weight, float *dx, scratch_parts *s,
                             int ith, int nth)
 {
-    for (int ph = 0; ph < 2; ph++)
-        for (int pw = 0; pw < 2; pw++) {
-            int nt = 0;
+    const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
+    const int mr = u->mr, cin = d->cin, cout = d->cout;
+    pass p[4];
+    float *ys[4], *apad[4];
+    int k0 = 0;
+    for (int q = 0; q < 4; q++) {
+        int ph = q / 2, pw = q % 2, nt = 0;
+        int32_t *aoff = s->aoff + k0, *boff = s->boff + k0;
+        for (int co = 0; co < cout; co++)
             for (int kh = 0; kh < 3; kh++)
                 for (int kw = 0; kw < 3; kw++) {
                     if ((ph + 1 - kh) % 2 || (pw + 1 - kw) % 2)
                         continue;
                     int sh = (ph + 1 - kh) / 2, sw = (pw + 1 - kw) / 2;
-                    g->phase[nt] = 0;
-                    g->off[nt] = (int32_t)((sh + 1) * g->wp + sw + 1);
-                    for (int co = 0; co < d->cout; co++)
-                        s->aoff[co * 4 + nt] = (int32_t)((int64_t)co * d->cin * 9 + kh * 3 + kw);
+                    aoff[nt] = (int32_t)((int64_t)co * cin * 9 + kh * 3 + kw);
+                    boff[nt] = (int32_t)(co * g->plane + (sh + 1) * g->wp + sw + 1);
                     nt++;
                 }
-            /* compact the k table to co * nt + j */
-            for (int co = 0; co < d->cout; co++)
-                for (int j = 0; j < nt; j++)
-                    s->aoff[co * nt + j] = s->aoff[co * 4 + j];
-            g->taps = nt;
-            g->ostep = 2, g->oa = ph, g->ob = pw;
-            g->oh_dst = d->h, g->ow_dst = d->w;
-            g->vh = (d->h - ph + 1) / 2, g->vw = (d->w - pw + 1) / 2;
-            shift_run(k, g, dy, weight, 9, d->cin, NULL, dx, s, ith, nth);
-        }
+        apad[q] = s->apad + (int64_t)mr * k0;
+        p[q] = (pass){.taps = nt / cout, .aoff = aoff, .boff = boff, .apad = apad[q]};
+        ys[q] = s->slab + (int64_t)cout * g->plane + q * round_up(cin, mr) * g->npixc;
+        k0 += nt;
+    }
+    for (int q = 0; q < 4 * cout; q++)
+        s->aid[q] = q;
+    item_range r = thread_items(g, cin, mr, ith, nth);
+    if (r.it0 >= r.it1)
+        return;
+    if (cin % mr)
+        for (int q = 0; q < 4; q++)
+            fill_apad(&p[q], cout, weight, 9, cin, mr, apad[q]);
+    for (int64_t it = r.it0; it < r.it1;) {
+        int blo, bhi;
+        int64_t sl = next_slab(&r, &it, &blo, &bhi);
+        int i0 = (int)(sl / g->bands) * g->g, band = (int)(sl % g->bands);
+        build_slab(g, dy, i0, band, 0, cout, s->slab);
+        for (int q = 0; q < 4; q++)
+            pass_rows(u, g, &p[q], s->aid, weight, 9, cin, blo, bhi, s->slab, ys[q], NULL, NULL);
+        copy_out_phases(g, ys, blo * mr, bhi * mr < cin ? bhi * mr : cin, cin, d->h, d->w, i0,
+                        band, dx);
+    }
 }
 
 void difu_conv2d_bwd_data_shift(const difu_kernels *k, const difu_conv2d_desc *d,
@@ -452,8 +553,14 @@ void difu_conv2d_bwd_data_shift(const difu_kernels *k, const difu_conv2d_desc *d
     /* the slab is dy over its own grid: a stride-1 pad-1 (or 1x1) source */
     difu_conv2d_desc src = {d->n, d->cout, difu_conv2d_out_h(d), difu_conv2d_out_w(d), d->cin,
                             d->k, 1, d->pad};
+    if (difu_winograd_fits(d)) {
+        difu_conv2d_bwd_data_winograd(k, d, dy, weight, dx, scratch, ith, nth);
+        return;
+    }
+    /* Ys: cin rows, or four phases of them (stride 2) */
+    int ys_rows = (d->stride == 2 ? 4 : 1) * (int)round_up(d->cin, u->mr);
     if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||
-        !plan(&g, &src, d->cout, (int)round_up(d->cin, u->mr), 1, u, SLAB_FLOATS)) {
+        !plan(&g, &src, d->cout, ys_rows, 1, u, SLAB_FLOATS)) {
         difu_conv2d_bwd_data_igemm(k, d, dy, weight, dx, scratch, ith, nth);
         return;
     }
@@ -526,6 +633,10 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
     /* 1x1 on small images: the dot kernel's 10 row streams all come from L2 (with 3x3 the taps
      * share rows); the packed GEMM does better there. */
     int small_1x1 = d->k == 1 && (int64_t)d->h * d->w < 400;
+    if (difu_winograd_fits(d)) {
+        difu_conv2d_bwd_weights_winograd(k, d, x, dy, dweight, dbias, scratch, ith, nth);
+        return;
+    }
     if (!u->fn || !shift_shape(d, 1) || kk > KMAX || small_1x1 ||
         !plan(&g, d, d->cin, d->cout < CO_CHUNK ? d->cout : CO_CHUNK, 0, u, BWDW_FLOATS)) {
         difu_conv2d_bwd_weights_igemm(k, d, x, dy, dweight, dbias, scratch, ith, nth);

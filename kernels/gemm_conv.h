@@ -57,6 +57,9 @@ void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
  * channels (team kernel contract). */
 void difu_conv2d_bias_grad(const float *dy, int n, int cout, int64_t npix, float *dbias, int ith,
                            int nth);
+/* Per-thread scratch bytes of difu_conv2d_bwd_weights_igemm with u (its packing space and, in
+ * thread 0's, one partial dweight). */
+size_t difu_conv2d_bwd_weights_igemm_scratch_bytes(const difu_gemm_ukernel *u);
 /* Per-thread scratch bytes of the shifted convolutions with u (0 when u has no shift kernels). */
 size_t difu_conv_shift_scratch_bytes(const difu_gemm_ukernel *u);
 

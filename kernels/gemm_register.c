@@ -1,5 +1,6 @@
 /* gemm_register.c: puts the ISA-generic packed GEMM and the shifted / implicit-GEMM convolutions
  * into a kernel table on a given micro-kernel set; each ISA's register_gemm_conv_<isa>.c calls it. */
+#include "conv2d_winograd.h"
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u)
@@ -25,9 +26,12 @@ void difu_register_gemm_conv_packed(difu_kernels *k, const difu_gemm_ukernel *u)
         k->names[slots[i]] = names[u->isa][i];
         k->isas[slots[i]] = u->isa;
     }
-    size_t need = difu_gemm_scratch_bytes(u), shift = difu_conv_shift_scratch_bytes(u);
+    size_t need = difu_conv2d_bwd_weights_igemm_scratch_bytes(u);
+    size_t shift = difu_conv_shift_scratch_bytes(u);
     if (need < shift)
         need = shift;
+    if (u->shift.fn && need < difu_winograd_scratch_bytes(u))
+        need = difu_winograd_scratch_bytes(u);
     if (k->scratch_per_thread < need)
         k->scratch_per_thread = need;
 }

@@ -7,6 +7,12 @@
  * the range among threads in fixed chunks so results do not depend on the thread count.
  *
  * `scratch` is this thread's private workspace of k->scratch_per_thread bytes (64-byte aligned).
+ * The team's scratch is one block (engine/engine.c difu_thread_scratch): thread j's starts at
+ * base + j*scratch_per_thread, so a team kernel may reach the team's shared space at
+ * (char *)scratch - ith*k->scratch_per_thread (the Winograd convolutions keep their transformed
+ * weights there, in thread 0's part). A kernel that does so must end with a barrier (nth > 1), so
+ * no thread reuses its scratch while another still reads it. Callers of team kernels must pass
+ * scratch laid out this way.
  *
  * Names follow <op>_<dir>_<isa>. Only engine/dispatch.c chooses between ISAs. This header has no
  * inline functions with external linkage, so it is safe to include from ISA-flagged libraries.
@@ -56,6 +62,8 @@ typedef struct difu_gemm_ukernel {
     /* This ISA's im2col B packer (difu_pack_b_taps in kernels/conv2d_pack.h); NULL: generic. */
     void (*pack_b_conv)(const void *ctx, int j0, int cols, int p0, int kc, int nr, float *dst);
     difu_conv_shift_ukernels shift; /* for 3x3 stride-1 and 1x1 convolutions */
+    /* This ISA's Winograd tile transforms (kernels/conv2d_winograd.h); NULL: generic. */
+    const struct difu_wino_xforms *wino;
     const char *name; /* e.g. "f32_gemm_6x16_avx2" */
     difu_isa isa;
 } difu_gemm_ukernel;

@@ -1,6 +1,7 @@
 /* register_gemm_conv_avx512.c: the avx512 kernels of the gemm_conv family: the packed GEMM and the
  * convolutions (ISA-generic drivers) on the 8x32 GEMM and the 8x3v/4x6 shifted-conv
  * micro-kernels. */
+#include "conv2d_winograd.h"
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_avx512(difu_kernels *k)
@@ -11,6 +12,7 @@ void difu_register_gemm_conv_avx512(difu_kernels *k)
                                  .shift = {.fn = f32_conv_shift_8x3v_avx512, .mr = 8, .vl = 16,
                                            .nv_max = 3, .dot = f32_conv_dot_4x6_avx512,
                                            .dot_mr = 4, .dot_nk = 6},
+                                 .wino = &difu_wino_xforms_avx512,
                                  .isa = DIFU_ISA_AVX512};
     difu_register_gemm_conv_packed(k, &u);
 }

@@ -1,6 +1,7 @@
 /* register_gemm_conv_ref.c: the reference kernels of the gemm_conv family: the plain GEMM, the
  * direct-loop convolutions, and the plain-C micro-kernels (4x8 GEMM, 4x2v/2x3 shifted conv) that
  * the ISA-generic drivers can run on, for tests. */
+#include "conv2d_winograd.h"
 #include "gemm_conv.h"
 
 void difu_register_gemm_conv_ref(difu_kernels *k)
@@ -22,9 +23,13 @@ void difu_register_gemm_conv_ref(difu_kernels *k)
     k->names[DIFU_SLOT_CONV2D_BWD_WEIGHTS] = "conv2d_bwd_weights_ref";
     for (int s = DIFU_SLOT_GEMM; s <= DIFU_SLOT_CONV2D_BWD_WEIGHTS; s++)
         k->isas[s] = DIFU_ISA_REF;
-    size_t need = difu_gemm_scratch_bytes(&u), shift = difu_conv_shift_scratch_bytes(&u);
+    size_t need = difu_conv2d_bwd_weights_igemm_scratch_bytes(&u);
+    size_t shift = difu_conv_shift_scratch_bytes(&u);
     if (need < shift)
         need = shift;
+    /* the generic drivers may run on this table's micro-kernels (tests) */
+    if (need < difu_winograd_scratch_bytes(&u))
+        need = difu_winograd_scratch_bytes(&u);
     if (k->scratch_per_thread < need)
         k->scratch_per_thread = need;
 }

@@ -1,0 +1,410 @@
+/* conv2d_winograd.c: Winograd F(4x4, 3x3) convolutions for k=3 stride 1 pad 1, ISA-generic, on
+ * the table's packed GEMM micro-kernel (difu_gemm_ukernel_fn). Lavin & Gray's transforms with
+ * the points 0, +-1, +-2: a 4x4 output tile Y = A^T [(G g G^T) . (B^T d B)] A from a 6x6 input
+ * tile d, 36 products per tile and channel pair instead of 144.
+ *
+ * Tiles: an h x w image has ceil(h/4) x ceil(w/4) tiles; the last row and column of tiles may
+ * reach past the image (zero input, outputs dropped). All tiles of the batch are numbered
+ * image-major and processed in blocks of nbp tiles (a multiple of nr, 64 or fewer for many
+ * channels); forward and backward-data split the blocks among threads in contiguous ranges,
+ * backward-weights the output channels. The transforms run with lanes over a block's tiles
+ * (conv2d_winograd_xform.h, built per ISA).
+ *
+ * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; 36
+ *   GEMMs M[xi] = U[xi] V[xi] (k = channels, summed in channel order inside the micro-kernel);
+ *   y[o][t] = A^T M[.][o][t] A + bias.
+ * backward-data: the forward of dy with g'[ci][co] = g[co][ci] flipped in both axes.
+ * backward-weights: dM[xi][o][t] = (A dy[o][t] A^T)[xi], V as above; dU[xi] = sum over tiles of
+ *   dM[xi] V[xi]^T (k = tiles, in blocks of nbp in tile order); dg = G^T dU G.
+ * Every output element is computed by one thread in an order fixed by the shape, so results are
+ * bit-identical for any thread count; forward and backward-data sum over channels only, so an
+ * image gets the same bits in any batch.
+ *
+ * Scratch: each thread's scratch starts with its private part (V, M, transform buffers); after
+ * thread 0's private part lies the team's shared part (kernels.h: the team's scratch is one
+ * block, thread j's at j * scratch_per_thread), holding the transformed weights of one chunk of
+ * output channels (forward, backward-data). Backward-weights keeps its chunk of dU in the same
+ * place of each thread's own scratch. Every kernel ends with a barrier (nth > 1), so no thread
+ * starts the next one while thread 0's part is still in use. */
+#include <string.h>
+
+#include "conv2d_winograd.h"
+#include "gemm_conv.h"
+
+/* The generic transforms (the ISA-flagged copies live in kernels/<isa>/). */
+#define WINO_INPUT_FN difu_wino_input_generic
+#define WINO_OUTPUT_FN difu_wino_output_generic
+#define WINO_DY_FN difu_wino_dy_generic
+#include "conv2d_winograd_xform.h"
+
+static void transpose_generic(int rows, int cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd)
+{
+    for (int r0 = 0; r0 < rows; r0 += 8)
+        for (int c = 0; c < cols; c++)
+            for (int r = r0; r < rows && r < r0 + 8; r++)
+                dst[c * ldd + r] = src[r * lds + c];
+}
+
+static const difu_wino_xforms wino_generic = {difu_wino_input_generic, difu_wino_output_generic,
+                                              difu_wino_dy_generic, transpose_generic};
+
+typedef difu_wino_geom wgeom;
+typedef difu_wino_run wrun;
+
+enum {
+    XI = 36,                /* 6x6 transformed points */
+    CIN_MAX = 256,          /* GEMM k (source channels) of forward and backward-data */
+    V_TILE_CHANNELS = 8192, /* channels x tiles of a V plane: about 1.2 MB of V, near L2 */
+    TILES = 64,             /* tiles per block, rounded up to nr */
+    MCB = 64,               /* output channels per GEMM block, rounded up to mr */
+    SHARED_FLOATS = 640 * 1024, /* the team's shared part: 2.5 MiB */
+    /* Pads the stride between the 36 xi planes of V, M and the weight panel so it is not a
+     * multiple of 4 KiB: 36 streams 4 KiB apart would share one L1 set and evict each other. */
+    XPAD = 16,
+};
+
+static int round_up_int(int x, int m) { return (x + m - 1) / m * m; }
+static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
+
+typedef struct wparts {
+    difu_wino_bufs b; /* this thread's transform buffers */
+    float *m, *shared;
+    float *tbw; /* backward-weights: one channel panel's transformed tiles */
+    float *own; /* this thread's part after its private one (backward-weights: dU) */
+    wrun *runs;
+} wparts;
+
+static int nbp_of(const difu_gemm_ukernel *u) { return round_up_int(TILES, u->nr); }
+
+/* Floats per xi plane of V: nbp*c <= V_TILE_CHANNELS (wgeom_init; nr*CIN_MAX <= it for nr <= 32),
+ * and backward-weights pads c to a multiple of nr. */
+static size_t v_plane(const difu_gemm_ukernel *u)
+{
+    return V_TILE_CHANNELS + (size_t)u->nr * (size_t)nbp_of(u) + XPAD;
+}
+
+static size_t private_floats(const difu_gemm_ukernel *u)
+{
+    size_t nbp = (size_t)nbp_of(u), mcb = (size_t)round_up_int(MCB, u->mr);
+    return align16(XI * v_plane(u)) + align16(XI * (mcb * nbp + XPAD)) + align16(XI * nbp) +
+           align16(52 * nbp) + align16(sizeof(wrun) * nbp / sizeof(float) + 1) +
+           align16(XI * ((size_t)u->nr * nbp + XPAD));
+}
+
+size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u)
+{
+    return (private_floats(u) + SHARED_FLOATS) * sizeof(float) + 128;
+}
+
+int difu_winograd_fits(const difu_conv2d_desc *d)
+{
+    if (d->k != 3 || d->stride != 1 || d->pad != 1)
+        return 0;
+    /* both directions' GEMM k must fit V; below 16 channels or 7x7 the transforms do not pay */
+    return d->cin >= 16 && d->cout >= 16 && d->cin <= CIN_MAX && d->cout <= CIN_MAX &&
+           d->h >= 7 && d->w >= 7;
+}
+
+static void wgeom_init(wgeom *g, const difu_gemm_ukernel *u, int n, int c, int m, int h, int w)
+{
+    g->n = n, g->c = c, g->m = m, g->h = h, g->w = w;
+    g->th = (h + 3) / 4, g->tw = (w + 3) / 4, g->tpi = g->th * g->tw;
+    g->tiles = (int64_t)n * g->tpi;
+    g->mr = u->mr, g->nr = u->nr;
+    /* V (36*c*nbp floats) stays about 1.2 MB, near L2: fewer tiles per block for many
+     * channels. The block size, fixed by the shape, changes no forward or backward-data sum
+     * (k = channels); backward-weights sums the tiles in these blocks. */
+    int tiles = V_TILE_CHANNELS / c < TILES ? V_TILE_CHANNELS / c : TILES;
+    g->nbp = tiles / u->nr * u->nr;
+    if (g->nbp < u->nr)
+        g->nbp = u->nr;
+    g->npan = g->nbp / u->nr;
+    g->mcb = round_up_int(MCB, u->mr);
+    g->vstride = (int64_t)g->npan * c * u->nr + XPAD;
+    g->mstride = (int64_t)g->mcb * g->nbp + XPAD;
+    int mp = round_up_int(m, u->mr);
+    int maxrows = (int)(SHARED_FLOATS / ((int64_t)XI * c * u->mr)) * u->mr;
+    g->nchunks = (mp + maxrows - 1) / maxrows;
+    g->mchunk = round_up_int((mp + g->nchunks - 1) / g->nchunks, u->mr);
+}
+
+static wparts split_scratch(const difu_kernels *k, void *scratch, int ith, const wgeom *g)
+{
+    wparts p;
+    const difu_gemm_ukernel *u = &k->gemm_ukernel;
+    float *f = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    size_t nbp = (size_t)g->nbp;
+    p.b.v = f;
+    p.m = p.b.v + align16(XI * v_plane(u));
+    p.b.patch = p.m + align16(XI * ((size_t)g->mcb * nbp_of(u) + XPAD));
+    p.b.t = p.b.patch + align16(XI * nbp);
+    p.b.o = p.b.t + 36 * nbp;
+    p.b.line = p.b.o; /* the input transform's line buffer, free while inputs are read */
+    p.runs = (wrun *)(p.b.t + align16(52 * nbp));
+    p.tbw = (float *)p.runs + align16(sizeof(wrun) * nbp / sizeof(float) + 1);
+    p.own = f + private_floats(u);
+    char *team = (char *)scratch - (size_t)ith * k->scratch_per_thread;
+    float *t0 = (float *)(((uintptr_t)team + 63) & ~(uintptr_t)63);
+    p.shared = t0 + private_floats(u);
+    return p;
+}
+
+/* The runs of tiles [t0, t0 + cnt); returns their count. */
+static int make_runs(const wgeom *g, int64_t t0, int cnt, wrun *runs)
+{
+    int nrun = 0;
+    for (int jj = 0; jj < cnt;) {
+        int64_t t = t0 + jj;
+        int img = (int)(t / g->tpi), rem = (int)(t % g->tpi);
+        int ty = rem / g->tw, tx = rem % g->tw;
+        int len = g->tw - tx;
+        if (len > cnt - jj)
+            len = cnt - jj;
+        if (len > g->nr - jj % g->nr)
+            len = g->nr - jj % g->nr;
+        runs[nrun++] = (wrun){img, ty, tx, jj, len};
+        jj += len;
+    }
+    return nrun;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+/* Where g[o][c] of the convolution being run lives: w + o*so + c*sc, taps reversed if flip. */
+typedef struct wsrc {
+    const float *w;
+    int64_t so, sc;
+    int flip;
+} wsrc;
+
+/* u = G g G^T for one 3x3 kernel g (taps g[t*ts], reversed if flip), G of F(4x4, 3x3) with the
+ * points 0, +-1, +-2: u[xi*us]. */
+static void transform_kernel(const float *g, int64_t ts, int flip, float *u, int64_t us)
+{
+    const float c4 = 0.25f, c6 = 1.0f / 6, c12 = 1.0f / 12, c24 = 1.0f / 24;
+    float k[9], t[6][3];
+    for (int tp = 0; tp < 9; tp++)
+        k[tp] = g[(flip ? 8 - tp : tp) * ts];
+    for (int b = 0; b < 3; b++) { /* t = G g, column b */
+        float k0 = k[b], k1 = k[3 + b], k2 = k[6 + b];
+        t[0][b] = c4 * k0;
+        t[1][b] = -c6 * (k0 + k1 + k2);
+        t[2][b] = -c6 * (k0 - k1 + k2);
+        t[3][b] = c24 * k0 + c12 * k1 + c6 * k2;
+        t[4][b] = c24 * k0 - c12 * k1 + c6 * k2;
+        t[5][b] = k2;
+    }
+    for (int a = 0; a < 6; a++) { /* u = t G^T, row a */
+        float k0 = t[a][0], k1 = t[a][1], k2 = t[a][2];
+        float *ua = u + (int64_t)a * 6 * us;
+        ua[0] = c4 * k0;
+        ua[us] = -c6 * (k0 + k1 + k2);
+        ua[2 * us] = -c6 * (k0 - k1 + k2);
+        ua[3 * us] = c24 * k0 + c12 * k1 + c6 * k2;
+        ua[4 * us] = c24 * k0 - c12 * k1 + c6 * k2;
+        ua[5 * us] = k2;
+    }
+}
+
+/* U rows [o_first, o_first + rows) (a multiple of mr; rows past m are zero), packed per xi as
+ * rows/mr micro-panels of c*mr floats: U[(xi*rows + q*mr)*c + ci*mr + i]. Threads split the
+ * panels; each panel is built in tmp (36*c*mr floats) and copied out per xi, so the writes stay
+ * within a few pages at a time. */
+static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int rows, float *U,
+                              float *tmp, int ith, int nth)
+{
+    const int mr = g->mr, c = g->c, np = rows / mr;
+    const int64_t pf = (int64_t)c * mr, ps = pf + XPAD; /* floats per panel and xi, tmp stride */
+    const int q0 = (int)((int64_t)np * ith / nth), q1 = (int)((int64_t)np * (ith + 1) / nth);
+    for (int q = q0; q < q1; q++) {
+        for (int i = 0; i < mr; i++) {
+            int o = o_first + q * mr + i;
+            for (int ci = 0; ci < c; ci++) {
+                float *u = tmp + (int64_t)ci * mr + i;
+                if (o < g->m)
+                    transform_kernel(s->w + o * s->so + ci * s->sc, 1, s->flip, u, ps);
+                else
+                    for (int xi = 0; xi < XI; xi++)
+                        u[xi * ps] = 0.0f;
+            }
+        }
+        for (int xi = 0; xi < XI; xi++)
+            memcpy(U + ((int64_t)xi * rows + (int64_t)q * mr) * c, tmp + xi * ps,
+                   sizeof(float) * (size_t)pf);
+    }
+}
+
+/* ---------------------------------------------------------------- forward driver */
+
+/* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias). */
+static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const float *src,
+                     const float *bias, float *dst, void *scratch, int ith, int nth)
+{
+    const difu_gemm_ukernel *u = &k->gemm_ukernel;
+    wparts p = split_scratch(k, scratch, ith, g);
+    const int mr = g->mr, nr = g->nr, c = g->c, nbp = g->nbp;
+    const int mp = round_up_int(g->m, mr);
+    const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
+    const int64_t nblocks = (g->tiles + nbp - 1) / nbp;
+    const int64_t b0 = nblocks * ith / nth, b1 = nblocks * (ith + 1) / nth;
+    for (int ch = 0; ch < g->nchunks; ch++) {
+        int o_first = ch * g->mchunk, rows = mp - o_first < g->mchunk ? mp - o_first : g->mchunk;
+        transform_weights(g, s, o_first, rows, p.shared, p.b.v, ith, nth);
+        if (nth > 1) {
+#pragma omp barrier
+        }
+        for (int64_t b = b0; b < b1; b++) {
+            int64_t t0 = b * nbp;
+            int cnt = g->tiles - t0 < nbp ? (int)(g->tiles - t0) : nbp;
+            int nrun = make_runs(g, t0, cnt, p.runs), npu = (cnt + nr - 1) / nr;
+            xf->input(g, src, p.runs, nrun, cnt, 0, c, p.b.v, g->vstride, (int64_t)c * nr, nr,
+                      &p.b);
+            for (int mb = 0; mb < rows; mb += g->mcb) {
+                int mrows = rows - mb < g->mcb ? rows - mb : g->mcb;
+                for (int xi = 0; xi < XI; xi++) {
+                    const float *ux = p.shared + ((int64_t)xi * rows + mb) * c;
+                    const float *vx = p.b.v + xi * g->vstride;
+                    float *mx = p.m + xi * g->mstride;
+                    for (int pan = 0; pan < npu; pan++)
+                        for (int q = 0; q < mrows; q += mr)
+                            u->fn(c, ux + (int64_t)q * c, vx + (int64_t)pan * c * nr,
+                                  mx + (int64_t)q * nbp + pan * nr, nbp, 0);
+                }
+                int valid = g->m - (o_first + mb) < mrows ? g->m - (o_first + mb) : mrows;
+                for (int i = 0; i < valid; i++) {
+                    int o = o_first + mb + i;
+                    xf->output(g, p.m + (int64_t)i * nbp, g->mstride, npu * nr, p.runs,
+                               nrun, o, bias ? bias[o] : 0.0f, dst, &p.b);
+                }
+            }
+        }
+        /* no thread may rewrite the shared weights (next chunk, or the next kernel on thread
+         * 0) while another still reads them */
+        if (nth > 1) {
+#pragma omp barrier
+        }
+    }
+}
+
+void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                              const float *weight, const float *bias, float *y, void *scratch,
+                              int ith, int nth)
+{
+    wgeom g;
+    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
+    wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
+    wino_run(k, &g, &s, x, bias, y, scratch, ith, nth);
+}
+
+void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
+                                   const float *dy, const float *weight, float *dx,
+                                   void *scratch, int ith, int nth)
+{
+    wgeom g;
+    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cout, d->cin, d->h, d->w);
+    /* g'[ci][co] = g[co][ci] flipped: row o = ci at weight + ci*9, k index co at co*cin*9 */
+    wsrc s = {weight, 9, (int64_t)d->cin * 9, 1};
+    wino_run(k, &g, &s, dy, NULL, dx, scratch, ith, nth);
+}
+
+/* ---------------------------------------------------------------- backward-weights */
+
+/* dg = G^T dU G for one (co, ci): dU[xi] at du[xi*xs], dg (3x3) to dw. */
+static void transform_dw(const float *du, int64_t xs, float *dw)
+{
+    const float c4 = 0.25f, c6 = 1.0f / 6, c12 = 1.0f / 12, c24 = 1.0f / 24;
+    float t[3][6];
+    for (int j = 0; j < 6; j++) { /* t = G^T dU, column j */
+        float d0 = du[j * xs], d1 = du[(6 + j) * xs], d2 = du[(12 + j) * xs];
+        float d3 = du[(18 + j) * xs], d4 = du[(24 + j) * xs], d5 = du[(30 + j) * xs];
+        t[0][j] = c4 * d0 - c6 * (d1 + d2) + c24 * (d3 + d4);
+        t[1][j] = c6 * (d2 - d1) + c12 * (d3 - d4);
+        t[2][j] = c6 * ((d3 + d4) - (d1 + d2)) + d5;
+    }
+    for (int a = 0; a < 3; a++) { /* dg = t G, row a */
+        const float *e = t[a];
+        dw[a * 3] = c4 * e[0] - c6 * (e[1] + e[2]) + c24 * (e[3] + e[4]);
+        dw[a * 3 + 1] = c6 * (e[2] - e[1]) + c12 * (e[3] - e[4]);
+        dw[a * 3 + 2] = c6 * ((e[3] + e[4]) - (e[1] + e[2])) + e[5];
+    }
+}
+
+/* dU[xi][co][ci] = sum over all tiles of dM[xi][co][t] V[xi][ci][t], then dw = G^T dU G.
+ * Threads split the output channels in mr panels; each walks all tiles of the batch (in blocks
+ * of nbp, in tile order: the summation order depends on the shape only) for chunks of its rows
+ * whose dU fits its own scratch. Per block: V of every input channel and dM of the chunk's rows,
+ * transposed into the micro-kernel's k-major panels (k = tiles), then 36 GEMMs accumulate into
+ * dU. */
+void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
+                                      const float *x, const float *dy, float *dweight,
+                                      float *dbias, void *scratch, int ith, int nth)
+{
+    const difu_gemm_ukernel *u = &k->gemm_ukernel;
+    const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
+    wgeom g;
+    wgeom_init(&g, u, d->n, d->cin, d->cout, d->h, d->w);
+    wparts p = split_scratch(k, scratch, ith, &g);
+    const int mr = g.mr, nr = g.nr, nbp = g.nbp, cin = d->cin, cout = d->cout;
+    const int cpan = (cin + nr - 1) / nr, cinp = cpan * nr;
+    int maxrows = (int)((SHARED_FLOATS / XI - XPAD) / cinp) / mr * mr;
+    if (maxrows > g.mcb)
+        maxrows = g.mcb;
+    const int64_t vbs = (int64_t)cpan * nbp * nr + XPAD;      /* V plane stride */
+    const int64_t dms = (int64_t)maxrows * nbp + XPAD;        /* dM plane stride */
+    const int64_t dus = (int64_t)maxrows * cinp + XPAD;       /* dU plane stride */
+    const int64_t ts = (int64_t)nr * nbp + XPAD;              /* tbw plane stride */
+    const int64_t nblocks = (g.tiles + nbp - 1) / nbp;
+    const int npc = (cout + mr - 1) / mr;
+    const int q0 = (int)((int64_t)npc * ith / nth), q1 = (int)((int64_t)npc * (ith + 1) / nth);
+    float *vb = p.b.v, *dm = p.m, *du = p.own, *tb = p.tbw;
+    for (int r0 = q0 * mr; r0 < q1 * mr; r0 += maxrows) {
+        int rows = q1 * mr - r0 < maxrows ? q1 * mr - r0 : maxrows;
+        for (int64_t b = 0; b < nblocks; b++) {
+            int64_t t0 = b * nbp;
+            int cnt = g.tiles - t0 < nbp ? (int)(g.tiles - t0) : nbp;
+            int nrun = make_runs(&g, t0, cnt, p.runs);
+            for (int cp = 0; cp < cpan; cp++) { /* V[xi][cp][t][ci % nr] */
+                int c0 = cp * nr, c1 = cin - c0 < nr ? cin : c0 + nr;
+                xf->input(&g, x, p.runs, nrun, cnt, c0, c1, tb, ts, nr, nbp, &p.b);
+                for (int xi = 0; xi < XI; xi++) {
+                    float *dst = vb + xi * vbs + (int64_t)cp * nbp * nr;
+                    xf->transpose(c1 - c0, cnt, tb + xi * ts, nbp, dst, nr);
+                    for (int t = 0; t < cnt && c1 - c0 < nr; t++) /* channels past cin */
+                        for (int j = c1 - c0; j < nr; j++)
+                            dst[t * nr + j] = 0.0f;
+                }
+            }
+            for (int qp = 0; qp < rows / mr; qp++) { /* dM[xi][qp][t][i] */
+                for (int i = 0; i < mr; i++) {
+                    int co = r0 + qp * mr + i;
+                    if (co < cout)
+                        xf->dy(&g, dy, p.runs, nrun, cnt, co, tb + (int64_t)i * nbp, ts, &p.b);
+                    else
+                        for (int xi = 0; xi < XI; xi++)
+                            memset(tb + xi * ts + (int64_t)i * nbp, 0, sizeof(float) * (size_t)cnt);
+                }
+                for (int xi = 0; xi < XI; xi++)
+                    xf->transpose(mr, cnt, tb + xi * ts, nbp,
+                                  dm + xi * dms + (int64_t)qp * nbp * mr, mr);
+            }
+            for (int xi = 0; xi < XI; xi++)
+                for (int qp = 0; qp < rows / mr; qp++)
+                    for (int cp = 0; cp < cpan; cp++)
+                        u->fn(cnt, dm + xi * dms + (int64_t)qp * nbp * mr,
+                              vb + xi * vbs + (int64_t)cp * nbp * nr,
+                              du + xi * dus + (int64_t)qp * mr * cinp + cp * nr, cinp, b > 0);
+        }
+        for (int rr = 0; rr < rows && r0 + rr < cout; rr++)
+            for (int ci = 0; ci < cin; ci++)
+                transform_dw(du + (int64_t)rr * cinp + ci, dus,
+                             dweight + ((int64_t)(r0 + rr) * cin + ci) * 9);
+    }
+    if (dbias)
+        difu_conv2d_bias_grad(dy, d->n, cout, (int64_t)d->h * d->w, dbias, ith, nth);
+    /* thread 0's dU is the team's shared part: nobody may start the next Winograd kernel (which
+     * writes its weights there) while thread 0 still accumulates */
+    if (nth > 1) {
+#pragma omp barrier
+    }
+}

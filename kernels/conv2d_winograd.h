@@ -1,0 +1,81 @@
+/* conv2d_winograd.h: Winograd F(4x4, 3x3) convolutions for k=3 stride 1 pad 1
+ * (kernels/conv2d_winograd.c), ISA-generic on the table's packed GEMM micro-kernel. The shifted
+ * drivers (kernels/conv2d_shift.c) hand them the shapes difu_winograd_fits accepts. */
+#ifndef DIFU_CONV2D_WINOGRAD_H
+#define DIFU_CONV2D_WINOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+/* The shape of one Winograd run (forward, or backward-data as a forward of dy). */
+typedef struct difu_wino_geom {
+    int n, c, m, h, w;     /* images, source channels (GEMM k), output channels, image size */
+    int th, tw, tpi;       /* tiles per column, per row, per image */
+    int64_t tiles;         /* n * tpi */
+    int mr, nr, npan, nbp; /* micro-tile, B panels per block, tiles per block (npan * nr) */
+    int mcb;               /* output channels per GEMM block */
+    int mchunk, nchunks;   /* output channels per shared chunk (multiple of mr), chunks */
+    int64_t vstride;       /* floats between the xi planes of V (npan*c*nr, padded) */
+    int64_t mstride;       /* floats between the xi planes of M (mcb*nbp, padded) */
+} difu_wino_geom;
+
+/* A run: consecutive tiles of one tile row of one image inside one B panel, at block column jj. */
+typedef struct difu_wino_run {
+    int img, ty, tx, jj, len;
+} difu_wino_run;
+
+/* A thread's transform buffers: V (36 planes of vstride, packed B), patches (36*nbp), t (36*nbp),
+ * o (16*nbp), line (4*nr + 2, may alias o). */
+typedef struct difu_wino_bufs {
+    float *v, *patch, *t, *o, *line;
+} difu_wino_bufs;
+
+/* The tile transforms (kernels/conv2d_winograd_xform.h), per ISA: input writes V = B^T d B of
+ * channels [c0, c1) of the block's tiles [0, cnt) (element (xi, ci, j) at dst + xi*xstride +
+ * (j/nr)*pstride + (ci - c0)*cstride + j%nr; columns past cnt zero); output writes output channel
+ * o of the block's tiles from M (M[xi] at m + xi*xstride) plus bv; dy writes dM = A dY A^T of
+ * channel co of dy (element (xi, j) at dst + xi*xstride + j); transpose packs backward-weights'
+ * operands k-major. */
+typedef struct difu_wino_xforms {
+    void (*input)(const difu_wino_geom *g, const float *src, const difu_wino_run *runs, int nrun,
+                  int cnt, int c0, int c1, float *dst, int64_t xstride, int64_t pstride,
+                  int64_t cstride, const difu_wino_bufs *b);
+    void (*output)(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                   const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                   const difu_wino_bufs *b);
+    void (*dy)(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs, int nrun,
+               int ncols, int co, float *dst, int64_t xstride, const difu_wino_bufs *b);
+    /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols */
+    void (*transpose)(int rows, int cols, const float *src, int64_t lds, float *dst,
+                      int64_t ldd);
+} difu_wino_xforms;
+
+/* The ISA-flagged copies (kernels/avx2, kernels/avx512). */
+extern const difu_wino_xforms difu_wino_xforms_avx2;
+extern const difu_wino_xforms difu_wino_xforms_avx512;
+
+/* 1 when the Winograd drivers take this k=3 stride-1 pad-1 shape: decided from the channels and
+ * the image size only (never the batch or the thread count), so an image gets the same bits in
+ * any batch and any team. */
+int difu_winograd_fits(const difu_conv2d_desc *d);
+
+/* Per-thread scratch bytes the Winograd drivers need with micro-kernel u: the thread's private
+ * part plus the team's shared transformed weights (see conv2d_winograd.c). */
+size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u);
+
+/* Team kernels with the difu_conv2d_*_fn contracts, for shapes difu_winograd_fits accepts.
+ * Forward and backward-data use the team's shared scratch (kernels.h) and `#pragma omp barrier`;
+ * backward-weights only this thread's scratch (no barrier). */
+void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                              const float *weight, const float *bias, float *y, void *scratch,
+                              int ith, int nth);
+void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
+                                   const float *dy, const float *weight, float *dx,
+                                   void *scratch, int ith, int nth);
+void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
+                                      const float *x, const float *dy, float *dweight,
+                                      float *dbias, void *scratch, int ith, int nth);
+
+#endif /* DIFU_CONV2D_WINOGRAD_H */

@@ -1,0 +1,209 @@
+/* test_conv_winograd.c: the Winograd F(4x4, 3x3) convolutions (kernels/conv2d_winograd.c) that
+ * the shifted drivers use for k=3 stride-1 pad-1 shapes with >= 16 channels and >= 7x7 images.
+ * Forward, backward-data and backward-weights (+ bias gradient) on the generic drivers with the
+ * plain-C 4x8 micro-kernel and with every runnable SIMD ISA, against the direct-loop reference kernels (kernels/ref), on full and partial tiles,
+ * channel counts that are not multiples of mr or nr, odd primes, several tile blocks, weights in
+ * two chunks, batch 1, 2, 3 and 5; bit-identical at 1, 2 and 3 threads; forward and
+ * backward-data bits of an image independent of the batch. Errors are measured against the
+ * largest reference magnitude (Winograd rounds like a longer sum than the direct loops). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "conv2d_winograd.h"
+#include "difu.h"
+#include "engine_internal.h"
+#include "gemm_conv.h"
+#include "test_util.h"
+
+typedef struct shape {
+    int n, cin, cout, h, w;
+} shape;
+
+static const shape shapes[] = {
+    {1, 16, 16, 7, 7},   {3, 17, 19, 14, 14}, {1, 24, 37, 28, 28}, {3, 16, 33, 9, 13},
+    {2, 31, 16, 8, 8},   {1, 256, 20, 7, 9},  {5, 16, 23, 17, 15}, {2, 256, 130, 7, 7},
+    {2, 19, 29, 11, 31},
+};
+enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+
+/* Largest allowed |got - want| relative to the largest |want| of the output. */
+static const double TOL = 2e-5;
+
+/* An engine whose conv slots run the ISA-generic drivers on the ISA's micro-kernels (ref: the
+ * plain-C 4x8 one), so Winograd takes every shape difu_winograd_fits accepts. */
+static difu_engine *wino_engine(difu_isa isa, int threads)
+{
+    difu_engine *e = tu_engine(isa, threads);
+    if (isa == DIFU_ISA_REF) {
+        size_t before = e->kernels.scratch_per_thread;
+        difu_gemm_ukernel u = e->kernels.gemm_ukernel;
+        difu_register_gemm_conv_packed(&e->kernels, &u);
+        cr_assert_leq(e->kernels.scratch_per_thread, before, "scratch grew after creation");
+    }
+    cr_assert_eq(e->kernels.conv2d_fwd, difu_conv2d_fwd_shift);
+    return e;
+}
+
+typedef struct bufs {
+    size_t nx, ny, nw;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+} bufs;
+
+static bufs make_bufs(const difu_conv2d_desc *d, uint64_t seed)
+{
+    bufs B;
+    B.nx = (size_t)d->n * d->cin * d->h * d->w;
+    B.ny = (size_t)d->n * d->cout * d->h * d->w;
+    B.nw = (size_t)d->cout * d->cin * 9;
+    B.x = tu_alloc(B.nx), B.dx = tu_alloc(B.nx), B.y = tu_alloc(B.ny), B.dy = tu_alloc(B.ny);
+    B.w = tu_alloc(B.nw), B.dw = tu_alloc(B.nw), B.b = tu_alloc(d->cout), B.db = tu_alloc(d->cout);
+    tu_fill_uniform(B.x, B.nx, seed, -1, 1);
+    tu_fill_uniform(B.dy, B.ny, seed + 1, -1, 1);
+    tu_fill_uniform(B.w, B.nw, seed + 2, -0.5f, 0.5f);
+    tu_fill_uniform(B.b, d->cout, seed + 3, -1, 1);
+    return B;
+}
+
+static void free_bufs(bufs *B)
+{
+    tu_free(B->x), tu_free(B->dx), tu_free(B->y), tu_free(B->dy);
+    tu_free(B->w), tu_free(B->dw), tu_free(B->b), tu_free(B->db);
+}
+
+static void run_fwd_data(difu_engine *e, const difu_conv2d_desc *d, bufs *B)
+{
+    cr_assert_eq(difu_conv2d_forward(e, d, B->x, B->w, B->b, B->y), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+    cr_assert_eq(difu_conv2d_backward_data(e, d, B->dy, B->w, B->dx), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+}
+
+static void run_all(difu_engine *e, const difu_conv2d_desc *d, bufs *B)
+{
+    run_fwd_data(e, d, B);
+    cr_assert_eq(difu_conv2d_backward_weights(e, d, B->x, B->dy, B->dw, B->db), DIFU_OK, "%s",
+                 difu_engine_last_error(e));
+}
+
+/* Fails unless max |got - want| <= TOL * max |want|; names the worst element. */
+static void assert_near(const char *what, const float *got, const float *want, size_t n)
+{
+    double big = 0, worst = -1;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(want[i]) > big)
+            big = fabs(want[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (!(e <= worst)) /* NaN counts as worst */
+            worst = e, at = i;
+    }
+    cr_assert(worst <= TOL * big,
+              "%s: largest difference %.3g (%.3g of the largest magnitude %.4g) at [%zu]: got "
+              "%.8g, want %.8g",
+              what, worst, worst / big, big, at, (double)got[at], (double)want[at]);
+}
+
+static void check_shape(const shape *s, uint64_t seed)
+{
+    difu_conv2d_desc d = {s->n, s->cin, s->h, s->w, s->cout, 3, 1, 1};
+    cr_assert(difu_winograd_fits(&d), "shape should take Winograd");
+    difu_engine *ref = tu_engine(DIFU_ISA_REF, 1);
+    bufs W = make_bufs(&d, seed);
+    run_all(ref, &d, &W);
+    difu_engine_destroy(ref);
+
+    difu_isa isas[DIFU_ISA_COUNT];
+    int nisa = tu_runnable_isas(isas);
+    bufs T[3] = {make_bufs(&d, seed), make_bufs(&d, seed), make_bufs(&d, seed)};
+    for (int v = 0; v < nisa; v++)
+        for (int th = 1; th <= 3; th++) {
+            difu_engine *e = wino_engine(isas[v], th);
+            bufs *B = &T[th - 1];
+            for (size_t i = 0; i < B->ny; i++) /* poison: every element must be written */
+                B->y[i] = NAN;
+            for (size_t i = 0; i < B->nx; i++)
+                B->dx[i] = NAN;
+            for (size_t i = 0; i < B->nw; i++)
+                B->dw[i] = NAN;
+            for (int i = 0; i < d.cout; i++)
+                B->db[i] = NAN;
+            run_all(e, &d, B);
+            char what[160];
+            snprintf(what, sizeof what, "fwd %s threads %d n=%d cin=%d cout=%d h=%d w=%d",
+                     difu_isa_name(isas[v]), th, d.n, d.cin, d.cout, d.h, d.w);
+            assert_near(what, B->y, W.y, B->ny);
+            char part[200];
+            snprintf(part, sizeof part, "bwd_data %s", what + 4);
+            assert_near(part, B->dx, W.dx, B->nx);
+            snprintf(part, sizeof part, "bwd_weights %s", what + 4);
+            assert_near(part, B->dw, W.dw, B->nw);
+            snprintf(part, sizeof part, "dbias %s", what + 4);
+            assert_near(part, B->db, W.db, (size_t)d.cout);
+            if (th > 1) {
+                cr_assert(memcmp(B->y, T[0].y, B->ny * 4) == 0, "fwd 1 vs %d threads: %s", th,
+                          what);
+                cr_assert(memcmp(B->dx, T[0].dx, B->nx * 4) == 0, "bwd_data 1 vs %d threads: %s",
+                          th, what);
+                cr_assert(memcmp(B->dw, T[0].dw, B->nw * 4) == 0,
+                          "bwd_weights 1 vs %d threads: %s", th, what);
+                cr_assert(memcmp(B->db, T[0].db, (size_t)d.cout * 4) == 0,
+                          "dbias 1 vs %d threads: %s", th, what);
+            }
+            difu_engine_destroy(e);
+        }
+    for (int i = 0; i < 3; i++)
+        free_bufs(&T[i]);
+    free_bufs(&W);
+}
+
+Test(conv_winograd, all_directions_match_reference)
+{
+    for (int s = 0; s < NSHAPES; s++)
+        check_shape(&shapes[s], 1000 + 10 * s);
+}
+
+/* Each image of a batch of 5 gets the bits it gets alone (forward and backward-data). */
+Test(conv_winograd, batch_size_does_not_change_bits)
+{
+    static const shape s[] = {{5, 16, 23, 17, 15}, {5, 33, 17, 7, 7}};
+    difu_isa isas[DIFU_ISA_COUNT];
+    int nisa = tu_runnable_isas(isas);
+    for (int v = 0; v < nisa; v++)
+        for (int t = 0; t < 2; t++) {
+            difu_engine *e = wino_engine(isas[v], 2);
+            difu_conv2d_desc d = {s[t].n, s[t].cin, s[t].h, s[t].w, s[t].cout, 3, 1, 1};
+            difu_conv2d_desc one = d;
+            one.n = 1;
+            bufs B = make_bufs(&d, 2000 + t), S = make_bufs(&one, 2000 + t);
+            run_fwd_data(e, &d, &B);
+            for (int i = 0; i < d.n; i++) {
+                memcpy(S.x, B.x + i * S.nx, S.nx * sizeof(float));
+                memcpy(S.dy, B.dy + i * S.ny, S.ny * sizeof(float));
+                cr_assert_eq(difu_conv2d_forward(e, &one, S.x, B.w, B.b, S.y), DIFU_OK);
+                cr_assert_eq(difu_conv2d_backward_data(e, &one, S.dy, B.w, S.dx), DIFU_OK);
+                cr_assert(memcmp(S.y, B.y + i * S.ny, S.ny * sizeof(float)) == 0,
+                          "fwd %s image %d of %d: batch and alone differ", difu_isa_name(isas[v]),
+                          i, d.n);
+                cr_assert(memcmp(S.dx, B.dx + i * S.nx, S.nx * sizeof(float)) == 0,
+                          "bwd_data %s image %d of %d: batch and alone differ",
+                          difu_isa_name(isas[v]), i, d.n);
+            }
+            free_bufs(&B), free_bufs(&S);
+            difu_engine_destroy(e);
+        }
+}
+
+/* Shapes outside Winograd's range keep the shifted / implicit-GEMM paths. */
+Test(conv_winograd, fits_only_k3_stride1_with_enough_channels)
+{
+    cr_assert(difu_winograd_fits(&(difu_conv2d_desc){1, 16, 7, 7, 16, 3, 1, 1}));
+    cr_assert(!difu_winograd_fits(&(difu_conv2d_desc){1, 15, 7, 7, 16, 3, 1, 1}));
+    cr_assert(!difu_winograd_fits(&(difu_conv2d_desc){1, 16, 6, 7, 16, 3, 1, 1}));
+    cr_assert(!difu_winograd_fits(&(difu_conv2d_desc){1, 16, 8, 8, 16, 3, 2, 1}));
+    cr_assert(!difu_winograd_fits(&(difu_conv2d_desc){1, 16, 8, 8, 16, 1, 1, 0}));
+    cr_assert(!difu_winograd_fits(&(difu_conv2d_desc){1, 257, 8, 8, 16, 3, 1, 1}));
+}
