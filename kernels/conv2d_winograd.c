@@ -7,7 +7,7 @@
  * reach past the image (zero input, outputs dropped). All tiles of the batch are numbered
  * image-major and processed in blocks of nbp tiles (a multiple of nr, 64 or fewer for many
  * channels); forward and backward-data split the blocks among threads in contiguous ranges,
- * backward-weights the output channels. The transforms run with lanes over a block's tiles
+ * backward-weights the output channels (and, for a small dweight, the batch in two fixed halves). The transforms run with lanes over a block's tiles
  * (conv2d_winograd_xform.h, built per ISA).
  *
  * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; 36
@@ -59,6 +59,9 @@ enum {
     TILES = 64,             /* tiles per block, rounded up to nr */
     MCB = 64,               /* output channels per GEMM block, rounded up to mr */
     SHARED_FLOATS = 640 * 1024, /* the team's shared part: 2.5 MiB */
+    /* Backward-weights with dweight this small sums the batch in two fixed halves, the second
+     * into this part of thread 0's scratch (after its shared part): 576 KiB. */
+    HALF_FLOATS = 128 * 128 * 9,
     /* Pads the stride between the 36 xi planes of V, M and the weight panel so it is not a
      * multiple of 4 KiB: 36 streams 4 KiB apart would share one L1 set and evict each other. */
     XPAD = 16,
@@ -70,6 +73,7 @@ static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
 typedef struct wparts {
     difu_wino_bufs b; /* this thread's transform buffers */
     float *m, *shared;
+    float *half; /* backward-weights: the second half's dweight, in thread 0's scratch */
     float *tbw; /* backward-weights: one channel panel's transformed tiles */
     float *own; /* this thread's part after its private one (backward-weights: dU) */
     wrun *runs;
@@ -94,7 +98,7 @@ static size_t private_floats(const difu_gemm_ukernel *u)
 
 size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u)
 {
-    return (private_floats(u) + SHARED_FLOATS) * sizeof(float) + 128;
+    return (private_floats(u) + SHARED_FLOATS + HALF_FLOATS) * sizeof(float) + 128;
 }
 
 int difu_winograd_fits(const difu_conv2d_desc *d)
@@ -147,6 +151,7 @@ static wparts split_scratch(const difu_kernels *k, void *scratch, int ith, const
     char *team = (char *)scratch - (size_t)ith * k->scratch_per_thread;
     float *t0 = (float *)(((uintptr_t)team + 63) & ~(uintptr_t)63);
     p.shared = t0 + private_floats(u);
+    p.half = p.shared + SHARED_FLOATS;
     return p;
 }
 
@@ -330,21 +335,20 @@ static void transform_dw(const float *du, int64_t xs, float *dw)
     }
 }
 
-/* dU[xi][co][ci] = sum over all tiles of dM[xi][co][t] V[xi][ci][t], then dw = G^T dU G.
- * Threads split the output channels in mr panels; each walks all tiles of the batch (in blocks
- * of nbp, in tile order: the summation order depends on the shape only) for chunks of its rows
- * whose dU fits its own scratch. Per block: V of every input channel and dM of the chunk's rows,
- * transposed into the micro-kernel's k-major panels (k = tiles), then 36 GEMMs accumulate into
- * dU. */
-void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
-                                      const float *x, const float *dy, float *dweight,
-                                      float *dbias, void *scratch, int ith, int nth)
+/* The tile blocks [b0, b1) of backward-weights for output channels in mr panels [q0, q1):
+ * dU[xi][co][ci] = sum over the blocks' tiles of dM[xi][co][t] V[xi][ci][t], then
+ * out = G^T dU G. Chunks of the rows whose dU fits this thread's own scratch; per block (in tile
+ * order: the summation order depends on the shape only): V of every input channel and dM of the
+ * chunk's rows, transposed into the micro-kernel's k-major panels (k = tiles), then 36 GEMMs
+ * accumulate into dU. */
+static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
+                               const wgeom *gp, const wparts *pp, const float *x, const float *dy,
+                               int64_t b0, int64_t b1, int q0, int q1, float *out)
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
     const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
-    wgeom g;
-    wgeom_init(&g, u, d->n, d->cin, d->cout, d->h, d->w);
-    wparts p = split_scratch(k, scratch, ith, &g);
+    wgeom g = *gp;
+    wparts p = *pp;
     const int mr = g.mr, nr = g.nr, nbp = g.nbp, cin = d->cin, cout = d->cout;
     const int cpan = (cin + nr - 1) / nr, cinp = cpan * nr;
     int maxrows = (int)((SHARED_FLOATS / XI - XPAD) / cinp) / mr * mr;
@@ -354,13 +358,10 @@ void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_d
     const int64_t dms = (int64_t)maxrows * nbp + XPAD;        /* dM plane stride */
     const int64_t dus = (int64_t)maxrows * cinp + XPAD;       /* dU plane stride */
     const int64_t ts = (int64_t)nr * nbp + XPAD;              /* tbw plane stride */
-    const int64_t nblocks = (g.tiles + nbp - 1) / nbp;
-    const int npc = (cout + mr - 1) / mr;
-    const int q0 = (int)((int64_t)npc * ith / nth), q1 = (int)((int64_t)npc * (ith + 1) / nth);
     float *vb = p.b.v, *dm = p.m, *du = p.own, *tb = p.tbw;
     for (int r0 = q0 * mr; r0 < q1 * mr; r0 += maxrows) {
         int rows = q1 * mr - r0 < maxrows ? q1 * mr - r0 : maxrows;
-        for (int64_t b = 0; b < nblocks; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             int64_t t0 = b * nbp;
             int cnt = g.tiles - t0 < nbp ? (int)(g.tiles - t0) : nbp;
             int nrun = make_runs(&g, t0, cnt, p.runs);
@@ -393,17 +394,54 @@ void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_d
                     for (int cp = 0; cp < cpan; cp++)
                         u->fn(cnt, dm + xi * dms + (int64_t)qp * nbp * mr,
                               vb + xi * vbs + (int64_t)cp * nbp * nr,
-                              du + xi * dus + (int64_t)qp * mr * cinp + cp * nr, cinp, b > 0);
+                              du + xi * dus + (int64_t)qp * mr * cinp + cp * nr, cinp, b > b0);
         }
         for (int rr = 0; rr < rows && r0 + rr < cout; rr++)
             for (int ci = 0; ci < cin; ci++)
                 transform_dw(du + (int64_t)rr * cinp + ci, dus,
-                             dweight + ((int64_t)(r0 + rr) * cin + ci) * 9);
+                             out + ((int64_t)(r0 + rr) * cin + ci) * 9);
+    }
+}
+
+/* dweight = G^T (sum over all tiles of dM V^T) G. Threads split the output channels in mr
+ * panels. When dweight fits HALF_FLOATS, the tile blocks are cut into two fixed halves: the first
+ * goes to dweight, the second to thread 0's half buffer, added after a barrier; two threads then
+ * each transform half of the batch instead of both transforming all of it (with 64 output
+ * channels that was most of the work). Either way every element is summed in an order fixed by
+ * the shape, so the bits are the same for any thread count. */
+void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
+                                      const float *x, const float *dy, float *dweight,
+                                      float *dbias, void *scratch, int ith, int nth)
+{
+    const difu_gemm_ukernel *u = &k->gemm_ukernel;
+    wgeom g;
+    wgeom_init(&g, u, d->n, d->cin, d->cout, d->h, d->w);
+    wparts p = split_scratch(k, scratch, ith, &g);
+    const int64_t nblocks = (g.tiles + g.nbp - 1) / g.nbp, nw = (int64_t)d->cout * d->cin * 9;
+    const int npc = (d->cout + g.mr - 1) / g.mr, halves = nblocks >= 2 && nw <= HALF_FLOATS ? 2 : 1;
+    for (int h = 0; h < halves; h++) {
+        /* this half's threads [t0, t1); thread 0 takes both halves when alone */
+        int t0 = nth * h / halves, t1 = nth * (h + 1) / halves;
+        if (t1 == t0)
+            t1 = t0 + 1;
+        if (ith < t0 || ith >= t1)
+            continue;
+        int q0 = (int)((int64_t)npc * (ith - t0) / (t1 - t0));
+        int q1 = (int)((int64_t)npc * (ith - t0 + 1) / (t1 - t0));
+        bwd_weights_blocks(k, d, &g, &p, x, dy, nblocks * h / halves, nblocks * (h + 1) / halves,
+                           q0, q1, h ? p.half : dweight);
+    }
+    if (halves == 2) {
+        if (nth > 1) {
+#pragma omp barrier
+        }
+        for (int64_t i = nw * ith / nth; i < nw * (ith + 1) / nth; i++)
+            dweight[i] += p.half[i];
     }
     if (dbias)
-        difu_conv2d_bias_grad(dy, d->n, cout, (int64_t)d->h * d->w, dbias, ith, nth);
-    /* thread 0's dU is the team's shared part: nobody may start the next Winograd kernel (which
-     * writes its weights there) while thread 0 still accumulates */
+        difu_conv2d_bias_grad(dy, d->n, d->cout, (int64_t)d->h * d->w, dbias, ith, nth);
+    /* thread 0's dU and half buffer are in the team's shared part: nobody may start the next
+     * Winograd kernel (which writes its weights there) while another thread still reads them */
     if (nth > 1) {
 #pragma omp barrier
     }
