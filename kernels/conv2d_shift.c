@@ -437,6 +437,19 @@ static void shift_run(const difu_kernels *k, const geom *g, const float *src, co
     }
 }
 
+/* A 1x1 convolution does not care where a point sits in its image: [n, c, h, w] is run as
+ * [n, c, 1, h*w], so each image's plane is one slab row segment (one copy in, one out, and no
+ * short rows) instead of h rows of w. */
+static const difu_conv2d_desc *flat_1x1(const difu_conv2d_desc *d, difu_conv2d_desc *flat)
+{
+    if (d->k != 1 || d->h == 1)
+        return d;
+    *flat = *d;
+    flat->w = d->h * d->w;
+    flat->h = 1;
+    return flat;
+}
+
 /* k=3 stride 1 pad 1 and k=1 stride 1 pad 0; with stride2, also k=3 stride 2 pad 1. */
 static int shift_shape(const difu_conv2d_desc *d, int stride2)
 {
@@ -456,6 +469,8 @@ void difu_conv2d_fwd_shift(const difu_kernels *k, const difu_conv2d_desc *d, con
         difu_conv2d_fwd_winograd(k, d, x, weight, bias, y, scratch, ith, nth);
         return;
     }
+    difu_conv2d_desc flat;
+    d = flat_1x1(d, &flat);
     if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||
         !plan(&g, d, d->cin, (int)round_up(d->cout, u->mr), 1, u, SLAB_FLOATS)) {
         difu_conv2d_fwd_igemm(k, d, x, weight, bias, y, scratch, ith, nth);
@@ -550,13 +565,15 @@ void difu_conv2d_bwd_data_shift(const difu_kernels *k, const difu_conv2d_desc *d
     const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
     geom g;
     int taps = d->k * d->k, kk = d->cout * taps;
-    /* the slab is dy over its own grid: a stride-1 pad-1 (or 1x1) source */
-    difu_conv2d_desc src = {d->n, d->cout, difu_conv2d_out_h(d), difu_conv2d_out_w(d), d->cin,
-                            d->k, 1, d->pad};
     if (difu_winograd_fits(d)) {
         difu_conv2d_bwd_data_winograd(k, d, dy, weight, dx, scratch, ith, nth);
         return;
     }
+    difu_conv2d_desc flat;
+    d = flat_1x1(d, &flat);
+    /* the slab is dy over its own grid: a stride-1 pad-1 (or 1x1) source */
+    difu_conv2d_desc src = {d->n, d->cout, difu_conv2d_out_h(d), difu_conv2d_out_w(d), d->cin,
+                            d->k, 1, d->pad};
     /* Ys: cin rows, or four phases of them (stride 2) */
     int ys_rows = (d->stride == 2 ? 4 : 1) * (int)round_up(d->cin, u->mr);
     if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||

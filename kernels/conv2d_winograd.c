@@ -58,7 +58,7 @@ enum {
     V_TILE_CHANNELS = 8192, /* channels x tiles of a V plane: about 1.2 MB of V, near L2 */
     TILES = 64,             /* tiles per block, rounded up to nr */
     MCB = 64,               /* output channels per GEMM block, rounded up to mr */
-    SHARED_FLOATS = 640 * 1024, /* the team's shared part: 2.5 MiB */
+    SHARED_FLOATS = 1184 * 1024, /* the team's shared part: 4.6 MiB, 256 x 128 weights */
     /* Backward-weights with dweight this small sums the batch in two fixed halves, the second
      * into this part of thread 0's scratch (after its shared part): 576 KiB. */
     HALF_FLOATS = 128 * 128 * 9,
