@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  --data SPEC         train: a dataset (difu train --data); default: random images\n"
     "  --peak-gflops P     the machine's peak for pct_peak (default: measured clock x FLOP/cycle)\n"
     "Ends with one JSON line: img_per_s, gflops (achieved; a training step counts 3x the forward\n"
-    "FLOPs), pct_peak, peak_rss_mib, model, batch, threads, isa, conv. Progress goes to stderr.\n";
+    "FLOPs of direct convolutions, so Winograd's saving shows as speed), pct_peak,\n"
+    "peak_rss_mib, model, batch, threads, isa, conv. Progress goes to stderr.\n";
 
 /* ---------------------------------------------------------------- synthetic training data */
 
