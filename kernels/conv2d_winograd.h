@@ -53,6 +53,9 @@ typedef struct difu_wino_xforms {
 } difu_wino_xforms;
 
 /* The ISA-flagged copies (kernels/avx2, kernels/avx512). */
+/* dst[c*ldd + r] = src[r*lds + c] (kernels/avx2; AVX-512 machines run it too). */
+void difu_wino_transpose_avx2(int rows, int cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd);
 extern const difu_wino_xforms difu_wino_xforms_avx2;
 extern const difu_wino_xforms difu_wino_xforms_avx512;
 

@@ -79,33 +79,7 @@ static difu_engine *variant_engine(variant v, int threads)
     return e;
 }
 
-typedef struct bufs {
-    size_t nx, ny, nw;
-    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
-} bufs;
-
-static bufs make_bufs(const difu_conv2d_desc *d, uint64_t seed)
-{
-    bufs B;
-    B.nx = (size_t)d->n * d->cin * d->h * d->w;
-    B.ny = (size_t)d->n * d->cout * difu_conv2d_out_h(d) * difu_conv2d_out_w(d);
-    B.nw = (size_t)d->cout * d->cin * d->k * d->k;
-    B.x = tu_alloc(B.nx), B.dx = tu_alloc(B.nx);
-    B.y = tu_alloc(B.ny), B.dy = tu_alloc(B.ny);
-    B.w = tu_alloc(B.nw), B.dw = tu_alloc(B.nw);
-    B.b = tu_alloc(d->cout), B.db = tu_alloc(d->cout);
-    tu_fill_uniform(B.x, B.nx, seed, -1, 1);
-    tu_fill_uniform(B.dy, B.ny, seed + 1, -1, 1);
-    tu_fill_uniform(B.w, B.nw, seed + 2, -0.5f, 0.5f);
-    tu_fill_uniform(B.b, d->cout, seed + 3, -1, 1);
-    return B;
-}
-
-static void free_bufs(bufs *B)
-{
-    tu_free(B->x), tu_free(B->dx), tu_free(B->y), tu_free(B->dy);
-    tu_free(B->w), tu_free(B->dw), tu_free(B->b), tu_free(B->db);
-}
+typedef tu_conv_bufs bufs;
 
 /* Naive formulas in scatter form (each input pixel adds to the outputs it reaches). */
 static void naive_all(const difu_conv2d_desc *d, const bufs *B, double *y, double *dx,
@@ -168,7 +142,7 @@ Test(conv2d, reference_matches_naive_formulas)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 3; t++) {
             difu_conv2d_desc d = make(&shapes[s], t);
-            bufs B = make_bufs(&d, 100 + s);
+            bufs B = tu_conv_bufs_make(&d, 100 + s);
             double *y = malloc(B.ny * sizeof(double)), *dx = malloc(B.nx * sizeof(double));
             double *dw = malloc(B.nw * sizeof(double)), *db = malloc(d.cout * sizeof(double));
             float *f = tu_alloc(B.nx + B.ny + B.nw + d.cout);
@@ -183,7 +157,7 @@ Test(conv2d, reference_matches_naive_formulas)
             to_float(db, f, d.cout);
             tu_assert_close("conv2d dbias ref", B.db, f, d.cout, 1e-5, 1e-5);
             free(y), free(dx), free(dw), free(db), tu_free(f);
-            free_bufs(&B);
+            tu_conv_bufs_free(&B);
         }
     difu_engine_destroy(e);
 }
@@ -193,7 +167,7 @@ Test(conv2d, reference_matches_naive_formulas)
 static void check_variants_tol(const difu_conv2d_desc *d, uint64_t seed, int bias, double tol)
 {
     difu_engine *ref = tu_engine(DIFU_ISA_REF, 1);
-    bufs W = make_bufs(d, seed);
+    bufs W = tu_conv_bufs_make(d, seed);
     run_all(ref, d, &W);
     if (!bias) {
         cr_assert_eq(difu_conv2d_forward(ref, d, W.x, W.w, NULL, W.y), DIFU_OK);
@@ -201,7 +175,7 @@ static void check_variants_tol(const difu_conv2d_desc *d, uint64_t seed, int bia
     }
     variant vs[2 * DIFU_ISA_COUNT];
     int nv = variants(vs);
-    bufs G = make_bufs(d, seed), G1 = make_bufs(d, seed);
+    bufs G = tu_conv_bufs_make(d, seed), G1 = tu_conv_bufs_make(d, seed);
     for (int v = 0; v < nv; v++)
         for (int th = 1; th <= 3; th++) { /* 3: teams that split unevenly */
             difu_engine *e = variant_engine(vs[v], th);
@@ -242,7 +216,7 @@ static void check_variants_tol(const difu_conv2d_desc *d, uint64_t seed, int bia
             }
             difu_engine_destroy(e);
         }
-    free_bufs(&W), free_bufs(&G), free_bufs(&G1);
+    tu_conv_bufs_free(&W), tu_conv_bufs_free(&G), tu_conv_bufs_free(&G1);
     difu_engine_destroy(ref);
 }
 
@@ -318,7 +292,7 @@ Test(conv2d, batch_size_does_not_change_bits)
                                   kinds[t][2]};
             difu_conv2d_desc one = d;
             one.n = 1;
-            bufs B = make_bufs(&d, 900 + t), S = make_bufs(&one, 900 + t);
+            bufs B = tu_conv_bufs_make(&d, 900 + t), S = tu_conv_bufs_make(&one, 900 + t);
             cr_assert_eq(difu_conv2d_forward(e, &d, B.x, B.w, B.b, B.y), DIFU_OK);
             cr_assert_eq(difu_conv2d_backward_data(e, &d, B.dy, B.w, B.dx), DIFU_OK);
             for (int i = 0; i < d.n; i++) {
@@ -333,7 +307,7 @@ Test(conv2d, batch_size_does_not_change_bits)
                           "bwd_data %s%s k=%d s=%d image %d: batch 7 and batch 1 differ",
                           difu_isa_name(vs[v].isa), vs[v].igemm ? " igemm" : "", d.k, d.stride, i);
             }
-            free_bufs(&B), free_bufs(&S);
+            tu_conv_bufs_free(&B), tu_conv_bufs_free(&S);
             difu_engine_destroy(e);
         }
 }
@@ -367,7 +341,7 @@ static void finite_differences(difu_isa isa)
     difu_engine *e = tu_engine(isa, 1);
     for (int t = 0; t < 3; t++) {
         difu_conv2d_desc d = {2, 3, 5, 4, 4, types[t][0], types[t][1], types[t][2]};
-        bufs B = make_bufs(&d, 600 + t);
+        bufs B = tu_conv_bufs_make(&d, 600 + t);
         run_all(e, &d, &B);
         const float h = 0.25f;
         for (size_t i = 0; i < B.nx; i++) {
@@ -406,7 +380,7 @@ static void finite_differences(difu_isa isa)
                       "%s db[%d]: finite difference %.7g, backward %.7g", difu_isa_name(isa), i,
                       fd, (double)B.db[i]);
         }
-        free_bufs(&B);
+        tu_conv_bufs_free(&B);
     }
     difu_engine_destroy(e);
 }

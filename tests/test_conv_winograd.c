@@ -47,31 +47,7 @@ static difu_engine *wino_engine(difu_isa isa, int threads)
     return e;
 }
 
-typedef struct bufs {
-    size_t nx, ny, nw;
-    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
-} bufs;
-
-static bufs make_bufs(const difu_conv2d_desc *d, uint64_t seed)
-{
-    bufs B;
-    B.nx = (size_t)d->n * d->cin * d->h * d->w;
-    B.ny = (size_t)d->n * d->cout * d->h * d->w;
-    B.nw = (size_t)d->cout * d->cin * 9;
-    B.x = tu_alloc(B.nx), B.dx = tu_alloc(B.nx), B.y = tu_alloc(B.ny), B.dy = tu_alloc(B.ny);
-    B.w = tu_alloc(B.nw), B.dw = tu_alloc(B.nw), B.b = tu_alloc(d->cout), B.db = tu_alloc(d->cout);
-    tu_fill_uniform(B.x, B.nx, seed, -1, 1);
-    tu_fill_uniform(B.dy, B.ny, seed + 1, -1, 1);
-    tu_fill_uniform(B.w, B.nw, seed + 2, -0.5f, 0.5f);
-    tu_fill_uniform(B.b, d->cout, seed + 3, -1, 1);
-    return B;
-}
-
-static void free_bufs(bufs *B)
-{
-    tu_free(B->x), tu_free(B->dx), tu_free(B->y), tu_free(B->dy);
-    tu_free(B->w), tu_free(B->dw), tu_free(B->b), tu_free(B->db);
-}
+typedef tu_conv_bufs bufs;
 
 static void run_fwd_data(difu_engine *e, const difu_conv2d_desc *d, bufs *B)
 {
@@ -112,13 +88,13 @@ static void check_shape(const shape *s, uint64_t seed)
     difu_conv2d_desc d = {s->n, s->cin, s->h, s->w, s->cout, 3, 1, 1};
     cr_assert(difu_winograd_fits(&d), "shape should take Winograd");
     difu_engine *ref = tu_engine(DIFU_ISA_REF, 1);
-    bufs W = make_bufs(&d, seed);
+    bufs W = tu_conv_bufs_make(&d, seed);
     run_all(ref, &d, &W);
     difu_engine_destroy(ref);
 
     difu_isa isas[DIFU_ISA_COUNT];
     int nisa = tu_runnable_isas(isas);
-    bufs T[3] = {make_bufs(&d, seed), make_bufs(&d, seed), make_bufs(&d, seed)};
+    bufs T[3] = {tu_conv_bufs_make(&d, seed), tu_conv_bufs_make(&d, seed), tu_conv_bufs_make(&d, seed)};
     for (int v = 0; v < nisa; v++)
         for (int th = 1; th <= 3; th++) {
             difu_engine *e = wino_engine(isas[v], th);
@@ -156,8 +132,8 @@ static void check_shape(const shape *s, uint64_t seed)
             difu_engine_destroy(e);
         }
     for (int i = 0; i < 3; i++)
-        free_bufs(&T[i]);
-    free_bufs(&W);
+        tu_conv_bufs_free(&T[i]);
+    tu_conv_bufs_free(&W);
 }
 
 Test(conv_winograd, all_directions_match_reference)
@@ -178,7 +154,7 @@ Test(conv_winograd, batch_size_does_not_change_bits)
             difu_conv2d_desc d = {s[t].n, s[t].cin, s[t].h, s[t].w, s[t].cout, 3, 1, 1};
             difu_conv2d_desc one = d;
             one.n = 1;
-            bufs B = make_bufs(&d, 2000 + t), S = make_bufs(&one, 2000 + t);
+            bufs B = tu_conv_bufs_make(&d, 2000 + t), S = tu_conv_bufs_make(&one, 2000 + t);
             run_fwd_data(e, &d, &B);
             for (int i = 0; i < d.n; i++) {
                 memcpy(S.x, B.x + i * S.nx, S.nx * sizeof(float));
@@ -192,7 +168,7 @@ Test(conv_winograd, batch_size_does_not_change_bits)
                           "bwd_data %s image %d of %d: batch and alone differ",
                           difu_isa_name(isas[v]), i, d.n);
             }
-            free_bufs(&B), free_bufs(&S);
+            tu_conv_bufs_free(&B), tu_conv_bufs_free(&S);
             difu_engine_destroy(e);
         }
 }

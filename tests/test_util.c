@@ -352,3 +352,26 @@ void tu_assert_close_to_largest(const char *what, const float *got, const float 
               "%s: |diff| %.3g at %lld (got %.8g, want %.8g) > %.0e x largest %.3g", what, err,
               (long long)at, (double)got[at], (double)want[at], tol, mx);
 }
+
+tu_conv_bufs tu_conv_bufs_make(const difu_conv2d_desc *d, uint64_t seed)
+{
+    tu_conv_bufs B;
+    B.nx = (size_t)d->n * d->cin * d->h * d->w;
+    B.ny = (size_t)d->n * d->cout * difu_conv2d_out_h(d) * difu_conv2d_out_w(d);
+    B.nw = (size_t)d->cout * d->cin * d->k * d->k;
+    B.x = tu_alloc(B.nx), B.dx = tu_alloc(B.nx);
+    B.y = tu_alloc(B.ny), B.dy = tu_alloc(B.ny);
+    B.w = tu_alloc(B.nw), B.dw = tu_alloc(B.nw);
+    B.b = tu_alloc(d->cout), B.db = tu_alloc(d->cout);
+    tu_fill_uniform(B.x, B.nx, seed, -1, 1);
+    tu_fill_uniform(B.dy, B.ny, seed + 1, -1, 1);
+    tu_fill_uniform(B.w, B.nw, seed + 2, -0.5f, 0.5f);
+    tu_fill_uniform(B.b, d->cout, seed + 3, -1, 1);
+    return B;
+}
+
+void tu_conv_bufs_free(tu_conv_bufs *B)
+{
+    tu_free(B->x), tu_free(B->dx), tu_free(B->y), tu_free(B->dy);
+    tu_free(B->w), tu_free(B->dw), tu_free(B->b), tu_free(B->db);
+}

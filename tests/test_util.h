@@ -84,4 +84,14 @@ const difu_st_tensor *tu_golden_tensor(const difu_safetensors *s, const char *na
 void tu_assert_close_to_largest(const char *what, const float *got, const float *want, int64_t n,
                                 double tol);
 
+/* A convolution's buffers, [n, cin, h, w] in and [n, cout, oh, ow] out: x, dy, w and b filled
+ * uniformly from seed (x, dy in [-1, 1], w in [-0.5, 0.5], b in [-1, 1]); y, dx, dw, db for the
+ * results. */
+typedef struct tu_conv_bufs {
+    size_t nx, ny, nw;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+} tu_conv_bufs;
+tu_conv_bufs tu_conv_bufs_make(const difu_conv2d_desc *d, uint64_t seed);
+void tu_conv_bufs_free(tu_conv_bufs *B);
+
 #endif /* DIFU_TEST_UTIL_H */

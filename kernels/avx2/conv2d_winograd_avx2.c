@@ -36,8 +36,8 @@ static inline void transpose_8x8(const float *s, int64_t lds, float *d, int64_t 
     _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-/* dst[c*ldd + r] = src[r*lds + c]: 8 x 8 blocks, scalar edges. */
-static void transpose_avx2(int rows, int cols, const float *src, int64_t lds, float *dst,
+/* dst[c*ldd + r] = src[r*lds + c]: 8 x 8 blocks, scalar edges. The AVX-512 table uses it too. */
+void difu_wino_transpose_avx2(int rows, int cols, const float *src, int64_t lds, float *dst,
                           int64_t ldd)
 {
     int r8 = rows / 8 * 8, c8 = cols / 8 * 8;
@@ -50,4 +50,4 @@ static void transpose_avx2(int rows, int cols, const float *src, int64_t lds, fl
 }
 
 const difu_wino_xforms difu_wino_xforms_avx2 = {difu_wino_input_avx2, difu_wino_output_avx2,
-                                                     difu_wino_dy_avx2, transpose_avx2};
+                                                     difu_wino_dy_avx2, difu_wino_transpose_avx2};
