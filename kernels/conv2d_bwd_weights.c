@@ -3,12 +3,10 @@
  * dbias [cout] (or NULL), both overwritten.
  * GEMM: m = cout, n = cin*k*k, k = n*oh*ow grid points of all images; A packed from dy, B from x
  * (the transposed im2col, read in place).
- * When dweight is small (BATCH_HALF_FLOATS) the batch is cut into two halves whose partial sums
- * are computed separately, the first into dweight and the second into thread 0's scratch past the
- * GEMM's packing space, then added: two threads then each pack half of the operands instead of
- * both packing all of one. Threads split the (half, dweight tile) work; every partial element is
- * summed by one thread in an order fixed by the shape, and the halves are added in one order, so
- * the bits are the same for any nth. dbias is split by channel. */
+ * When dweight is small (BATCH_HALF_FLOATS) the batch is cut into two halves
+ * (kernels/batch_halves.c), the second's sums in thread 0's scratch past the GEMM's packing
+ * space: two threads then each pack half of the operands instead of both packing all of one.
+ * The bits are the same for any nth. dbias is split by channel. */
 #include "conv2d_pack.h"
 #include "gemm_conv.h"
 
@@ -65,21 +63,14 @@ void difu_conv2d_bwd_weights_igemm(const difu_kernels *k, const difu_conv2d_desc
         float *second = (float *)(((uintptr_t)team0 + gemm_bytes + 63) & ~(uintptr_t)63);
         const int half = d->n / 2;
         for (int part = 0; part < 2; part++) {
-            /* the threads of this half: [t0, t1), or thread 0 alone for both when nth == 1 */
-            int t0 = nth * part / 2, t1 = nth * (part + 1) / 2;
-            if (t0 == t1)
-                t1 = t0 + 1;
-            if (ith < t0 || ith >= t1)
+            int sub_ith, sub_nth;
+            if (!difu_half_team(part, ith, nth, &sub_ith, &sub_nth))
                 continue;
-            difu_gemm_split(&k->gemm_ukernel, m, n, ith - t0, t1 - t0, &m0, &m1, &n0, &n1);
+            difu_gemm_split(&k->gemm_ukernel, m, n, sub_ith, sub_nth, &m0, &m1, &n0, &n1);
             bwd_weights_images(k, d, x, dy, part ? half : 0, part ? d->n : half,
                                part ? second : dweight, m0, m1, n0, n1, scratch);
         }
-        if (nth > 1) {
-#pragma omp barrier
-        }
-        for (int64_t i = mn * ith / nth; i < mn * (ith + 1) / nth; i++)
-            dweight[i] += second[i];
+        difu_add_second_half(dweight, second, mn, ith, nth);
         /* thread 0's scratch holds `second` until every thread has read it */
         if (nth > 1) {
 #pragma omp barrier

@@ -7,8 +7,9 @@
  * reach past the image (zero input, outputs dropped). All tiles of the batch are numbered
  * image-major and processed in blocks of nbp tiles (a multiple of nr, 64 or fewer for many
  * channels); forward and backward-data split the blocks among threads in contiguous ranges,
- * backward-weights the output channels (and, for a small dweight, the batch in two fixed halves). The transforms run with lanes over a block's tiles
- * (conv2d_winograd_xform.h, built per ISA).
+ * backward-weights the output channels (and, for a small dweight, the batch in two fixed
+ * halves). The transforms run with lanes over a block's tiles (conv2d_winograd_xform.h, built
+ * per ISA).
  *
  * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; 36
  *   GEMMs M[xi] = U[xi] V[xi] (k = channels, summed in channel order inside the micro-kernel);
@@ -404,8 +405,8 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
 }
 
 /* dweight = G^T (sum over all tiles of dM V^T) G. Threads split the output channels in mr
- * panels. When dweight fits HALF_FLOATS, the tile blocks are cut into two fixed halves: the first
- * goes to dweight, the second to thread 0's half buffer, added after a barrier; two threads then
+ * panels. When dweight fits HALF_FLOATS, the tile blocks are cut into two fixed halves
+ * (kernels/batch_halves.c), the second's sums in thread 0's half buffer; two threads then
  * each transform half of the batch instead of both transforming all of it (with 64 output
  * channels that was most of the work). Either way every element is summed in an order fixed by
  * the shape, so the bits are the same for any thread count. */
@@ -420,24 +421,16 @@ void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_d
     const int64_t nblocks = (g.tiles + g.nbp - 1) / g.nbp, nw = (int64_t)d->cout * d->cin * 9;
     const int npc = (d->cout + g.mr - 1) / g.mr, halves = nblocks >= 2 && nw <= HALF_FLOATS ? 2 : 1;
     for (int h = 0; h < halves; h++) {
-        /* this half's threads [t0, t1); thread 0 takes both halves when alone */
-        int t0 = nth * h / halves, t1 = nth * (h + 1) / halves;
-        if (t1 == t0)
-            t1 = t0 + 1;
-        if (ith < t0 || ith >= t1)
+        int sub_ith = ith, sub_nth = nth;
+        if (halves == 2 && !difu_half_team(h, ith, nth, &sub_ith, &sub_nth))
             continue;
-        int q0 = (int)((int64_t)npc * (ith - t0) / (t1 - t0));
-        int q1 = (int)((int64_t)npc * (ith - t0 + 1) / (t1 - t0));
+        int q0 = (int)((int64_t)npc * sub_ith / sub_nth);
+        int q1 = (int)((int64_t)npc * (sub_ith + 1) / sub_nth);
         bwd_weights_blocks(k, d, &g, &p, x, dy, nblocks * h / halves, nblocks * (h + 1) / halves,
                            q0, q1, h ? p.half : dweight);
     }
-    if (halves == 2) {
-        if (nth > 1) {
-#pragma omp barrier
-        }
-        for (int64_t i = nw * ith / nth; i < nw * (ith + 1) / nth; i++)
-            dweight[i] += p.half[i];
-    }
+    if (halves == 2)
+        difu_add_second_half(dweight, p.half, nw, ith, nth);
     if (dbias)
         difu_conv2d_bias_grad(dy, d->n, d->cout, (int64_t)d->h * d->w, dbias, ith, nth);
     /* thread 0's dU and half buffer are in the team's shared part: nobody may start the next

@@ -57,6 +57,13 @@ void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
  * channels (team kernel contract). */
 void difu_conv2d_bias_grad(const float *dy, int n, int cout, int64_t npix, float *dbias, int ith,
                            int nth);
+/* The batch halves of small backward-weights (kernels/batch_halves.c). difu_half_team: 1 when
+ * thread ith of nth works on half `half` (0 or 1), with its rank and count in that half's team.
+ * difu_add_second_half: after a barrier, dweight[i] += second[i] for this thread's share of n;
+ * the caller must not let thread 0's scratch (which holds `second`) be reused before every
+ * thread is done (a barrier). */
+int difu_half_team(int half, int ith, int nth, int *sub_ith, int *sub_nth);
+void difu_add_second_half(float *dweight, const float *second, int64_t n, int ith, int nth);
 /* Per-thread scratch bytes of difu_conv2d_bwd_weights_igemm with u (its packing space and, in
  * thread 0's, one partial dweight). */
 size_t difu_conv2d_bwd_weights_igemm_scratch_bytes(const difu_gemm_ukernel *u);
