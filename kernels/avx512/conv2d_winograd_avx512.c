@@ -1,9 +1,324 @@
-/* conv2d_winograd_avx512.c: the Winograd tile transforms (conv2d_winograd_xform.h) built with
- * avx512 flags; the tile transposes are AVX2's (8 x 8 blocks fit the tiles). */
-#define WINO_INPUT_FN difu_wino_input_avx512
-#define WINO_OUTPUT_FN difu_wino_output_avx512
-#define WINO_DY_FN difu_wino_dy_avx512
-#include "conv2d_winograd_xform.h"
+/* conv2d_winograd_avx512.c: the Winograd F(4x4, 3x3) tile transforms of kernels/conv2d_winograd.c
+ * in AVX-512 intrinsics (the contracts are difu_wino_xforms' in conv2d_winograd.h; the generic
+ * template conv2d_winograd_xform.h is the reference they are tested against through the
+ * convolutions). Lanes are 16 consecutive tiles of a block. Each transform works in two passes:
+ *
+ *  - rows: the runs' image rows are read as contiguous vectors (masked at the image's edges, so the
+ *    zero padding costs nothing) and combined down the tile's rows into a line per transformed
+ *    row, tile j's 4 columns at line[4j .. 4j + 3];
+ *  - columns: 64 floats of a line (16 tiles) are split into the 4 column phases by two-source
+ *    permutes, and combined along the tile's columns with lanes over the tiles.
+ *
+ * The input tile has 6 columns: columns 4 and 5 of tile j are columns 0 and 1 of tile j + 1, or,
+ * at a run's last tile, the run's two tail columns (kept per tile in tails[]). The output
+ * transform runs the same steps backwards (permutes interleave the 4 columns, masked stores clip
+ * the runs at the image's edge). The tile transposes of backward-weights are AVX2's. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "conv2d_winograd.h"
+
+/* PREFETCH_CHANNELS: how far ahead the source planes are fetched (the planes of one block are a
+ * few KiB, read once per channel). */
+enum { LINE_PAD = 32, MAX_GROUPS = 16, PREFETCH_CHANNELS = 8 };
+
+/* Lanes [lo, hi) of 16 set. */
+static inline __mmask16 lanes(int lo, int hi)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* B^T d over 6 values (Lavin & Gray, points 0, +-1, +-2). */
+static inline void bt6(const __m512 d[6], __m512 o[6])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 five = _mm512_set1_ps(5.0f);
+    __m512 s12 = _mm512_add_ps(d[1], d[2]), s34 = _mm512_add_ps(d[3], d[4]);
+    __m512 m12 = _mm512_sub_ps(d[1], d[2]), m43 = _mm512_sub_ps(d[4], d[3]);
+    __m512 m31 = _mm512_sub_ps(d[3], d[1]), m42 = _mm512_sub_ps(d[4], d[2]);
+    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    o[1] = _mm512_fnmadd_ps(four, s12, s34);
+    o[2] = _mm512_fmadd_ps(four, m12, m43);
+    o[3] = _mm512_fmadd_ps(two, m31, m42);
+    o[4] = _mm512_fnmadd_ps(two, m31, m42);
+    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* A^T m over 6 values (4 outputs). */
+static inline void at4(const __m512 m[6], __m512 o[4])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 eight = _mm512_set1_ps(8.0f);
+    __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+    o[1] = _mm512_fmadd_ps(two, d34, d12);
+    o[2] = _mm512_fmadd_ps(four, s34, s12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+/* A d over 4 values (6 outputs): the transpose of at4. */
+static inline void a6(const __m512 d[4], __m512 o[6])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 eight = _mm512_set1_ps(8.0f);
+    __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+    __m512 e02 = _mm512_fmadd_ps(four, d[2], d[0]);
+    __m512 e13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
+    o[0] = d[0];
+    o[1] = _mm512_add_ps(s02, s13);
+    o[2] = _mm512_sub_ps(s02, s13);
+    o[3] = _mm512_add_ps(e02, e13);
+    o[4] = _mm512_sub_ps(e02, e13);
+    o[5] = d[3];
+}
+
+/* p[c][k] = l[4k + c], c < 4, k < 16: the column phases of 16 tiles laid out 4 floats apart. */
+static inline void deinterleave4(const float *l, __m512 p[4])
+{
+    const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    __m512 a = _mm512_loadu_ps(l), b = _mm512_loadu_ps(l + 16);
+    __m512 c = _mm512_loadu_ps(l + 32), d = _mm512_loadu_ps(l + 48);
+    __m512 ab01 = _mm512_permutex2var_ps(a, i01, b), ab23 = _mm512_permutex2var_ps(a, i23, b);
+    __m512 cd01 = _mm512_permutex2var_ps(c, i01, d), cd23 = _mm512_permutex2var_ps(c, i23, d);
+    p[0] = _mm512_shuffle_f32x4(ab01, cd01, 0x44);
+    p[1] = _mm512_shuffle_f32x4(ab01, cd01, 0xEE);
+    p[2] = _mm512_shuffle_f32x4(ab23, cd23, 0x44);
+    p[3] = _mm512_shuffle_f32x4(ab23, cd23, 0xEE);
+}
+
+/* l[4k + c] = y[c][k]: the inverse of deinterleave4. */
+static inline void interleave4(const __m512 y[4], float *l)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    __m512 ab_lo = _mm512_permutex2var_ps(y[0], lo, y[1]), ab_hi = _mm512_permutex2var_ps(y[0], hi, y[1]);
+    __m512 cd_lo = _mm512_permutex2var_ps(y[2], lo, y[3]), cd_hi = _mm512_permutex2var_ps(y[2], hi, y[3]);
+    _mm512_storeu_ps(l, _mm512_permutex2var_ps(ab_lo, q0, cd_lo));
+    _mm512_storeu_ps(l + 16, _mm512_permutex2var_ps(ab_lo, q1, cd_lo));
+    _mm512_storeu_ps(l + 32, _mm512_permutex2var_ps(ab_hi, q0, cd_hi));
+    _mm512_storeu_ps(l + 48, _mm512_permutex2var_ps(ab_hi, q1, cd_hi));
+}
+
+/* Prefetches the rows [4*ty + r0, 4*ty + r0 + nrows) that the runs touch in the planes at
+ * base + img * istride, as one contiguous range per image (a block's runs of one image cover
+ * consecutive tile rows, and an image's rows are contiguous in its plane). */
+static void prefetch_planes(const difu_wino_geom *g, const float *base, int64_t istride,
+                            const difu_wino_run *runs, int nrun, int r0, int nrows, int write)
+{
+    for (int ri = 0; ri < nrun;) {
+        int rj = ri;
+        while (rj + 1 < nrun && runs[rj + 1].img == runs[ri].img)
+            rj++;
+        int row0 = 4 * runs[ri].ty + r0, row1 = 4 * runs[rj].ty + r0 + nrows;
+        row0 = row0 < 0 ? 0 : row0;
+        row1 = row1 > g->h ? g->h : row1;
+        const char *s = (const char *)(base + runs[ri].img * istride + (int64_t)row0 * g->w);
+        const char *e = (const char *)(base + runs[ri].img * istride + (int64_t)row1 * g->w);
+        for (; s < e; s += 64) {
+            if (write)
+                __builtin_prefetch(s, 1, 3);
+            else
+                __builtin_prefetch(s, 0, 3);
+        }
+        ri = rj + 1;
+    }
+}
+
+/* Bit k % 16 of ends[k / 16] set when block column k is the last tile of its run. */
+static void run_ends(const difu_wino_run *runs, int nrun, __mmask16 *ends, int ngroups)
+{
+    for (int q = 0; q < ngroups; q++)
+        ends[q] = 0;
+    for (int ri = 0; ri < nrun; ri++) {
+        int e = runs[ri].jj + runs[ri].len - 1;
+        ends[e / 16] |= (__mmask16)(1u << (e % 16));
+    }
+}
+
+/* ---------------------------------------------------------------- input tiles */
+
+/* Rows pass of channel plane for every run: line r' (at line + r'*ls) gets (B^T d)_r' of the
+ * run's 4*len + 2 columns at 4*jj; the last two go to tails (at tails + r'*nbp and
+ * tails + (6 + r')*nbp, indexed by the run's last tile) before the next run overwrites them. */
+static void input_rows(const difu_wino_geom *g, const float *plane, const difu_wino_run *runs,
+                       int nrun, float *line, int64_t ls, float *tails)
+{
+    const int w = g->w, nbp = g->nbp;
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
+        for (int off = 0; off < n; off += 16) {
+            const int col = col0 + off;
+            const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
+            __m512 d[6], o[6];
+            for (int r = 0; r < 6; r++) {
+                int row = y0 + r;
+                d[r] = row >= 0 && row < g->h
+                           ? _mm512_maskz_loadu_ps(in, plane + (int64_t)row * w + col)
+                           : _mm512_setzero_ps();
+            }
+            bt6(d, o);
+            const __mmask16 out = lanes(0, n - off);
+            for (int r = 0; r < 6; r++)
+                _mm512_mask_storeu_ps(line + r * ls + 4 * rn->jj + off, out, o[r]);
+        }
+        const int e = rn->jj + rn->len - 1;
+        for (int r = 0; r < 6; r++) {
+            tails[r * nbp + e] = line[r * ls + 4 * (e + 1)];
+            tails[(6 + r) * nbp + e] = line[r * ls + 4 * (e + 1) + 1];
+        }
+    }
+}
+
+void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
+void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
+{
+    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch, *tails = p->t; /* 6 lines of ls, 12 tail arrays of nbp */
+    __mmask16 ends[MAX_GROUPS];
+    run_ends(runs, nrun, ends, ngroups);
+    for (int r = 0; r < 6; r++) /* columns past the runs read as zeros, never stale values */
+        memset(line + r * ls + 4 * cnt, 0, sizeof(float) * (size_t)(4 * (ncols - cnt) + 16));
+    for (int ci = c0; ci < c1; ci++) {
+        if (ci + PREFETCH_CHANNELS < g->c)
+            prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, g->c * hw, runs, nrun, -1, 6, 0);
+        for (int ri = 0; ri < nrun; ri++)
+            input_rows(g, src + ((int64_t)runs[ri].img * g->c + ci) * hw, &runs[ri], 1, line, ls,
+                       tails);
+        float *dc = dst + (ci - c0) * cstride;
+        for (int q = 0; q < ngroups; q++) {
+            float *out = dc + (16 * q / nr) * pstride + (16 * q % nr);
+            const __mmask16 valid = lanes(0, cnt - 16 * q);
+            for (int r = 0; r < 6; r++) {
+                const float *l = line + r * ls + 64 * q;
+                __m512 d[6], o[6];
+                deinterleave4(l, d);
+                __m512 next0 = _mm512_set1_ps(l[64]), next1 = _mm512_set1_ps(l[65]);
+                d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next0),
+                                                               _mm512_castps_si512(d[0]), 1));
+                d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next1),
+                                                               _mm512_castps_si512(d[1]), 1));
+                d[4] = _mm512_mask_loadu_ps(d[4], ends[q], tails + r * nbp + 16 * q);
+                d[5] = _mm512_mask_loadu_ps(d[5], ends[q], tails + (6 + r) * nbp + 16 * q);
+                bt6(d, o);
+                for (int cc = 0; cc < 6; cc++)
+                    _mm512_storeu_ps(out + (r * 6 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- output tiles */
+
+void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                             const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                             const difu_wino_bufs *p);
+void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                             const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                             const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 4 lines of ls; free after the input transform */
+    if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
+        prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 4, 1);
+    const __m512 bias = _mm512_set1_ps(bv);
+    for (int q = 0; q < ncols / 16; q++) {
+        const float *mq = m + 16 * q;
+        __m512 t[6][4], y[4][4];
+        for (int r = 0; r < 6; r++) { /* A^T along each row of M */
+            __m512 v[6];
+            for (int cc = 0; cc < 6; cc++)
+                v[cc] = _mm512_loadu_ps(mq + (r * 6 + cc) * xstride);
+            at4(v, t[r]);
+        }
+        for (int c = 0; c < 4; c++) { /* A^T down the columns */
+            __m512 v[6], out[4];
+            for (int r = 0; r < 6; r++)
+                v[r] = t[r][c];
+            at4(v, out);
+            for (int r = 0; r < 4; r++)
+                y[r][c] = _mm512_add_ps(out[r], bias);
+        }
+        for (int r = 0; r < 4; r++)
+            interleave4(y[r], line + r * ls + 64 * q);
+    }
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
+        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
+            const float *l = line + r * ls + 4 * rn->jj;
+            float *y = dst + ((int64_t)rn->img * g->m + o) * hw + (int64_t)(4 * rn->ty + r) * g->w +
+                       4 * rn->tx;
+            for (int off = 0; off < n4; off += 16) {
+                __mmask16 k = lanes(0, n4 - off);
+                _mm512_mask_storeu_ps(y + off, k, _mm512_maskz_loadu_ps(k, l + off));
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- output gradients */
+
+void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                         int nrun, int ncols, int co, float *dst, int64_t xstride,
+                         const difu_wino_bufs *p);
+void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                         int nrun, int ncols, int co, float *dst, int64_t xstride,
+                         const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp, ngroups = (ncols + 15) / 16;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 4 lines of ls: tile j's dy columns at 4j .. 4j + 3 */
+    if (co + PREFETCH_CHANNELS < g->m)
+        prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun, 0, 4, 0);
+    const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
+    for (int r = 0; r < 4; r++) {
+        float *l = line + r * ls;
+        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (16 * ngroups - used)));
+        for (int ri = 0; ri < nrun; ri++) {
+            const difu_wino_run *rn = &runs[ri];
+            const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
+            const int valid = row < g->h ? (g->w - col0 < n4 ? g->w - col0 : n4) : 0;
+            const float *s = dy + ((int64_t)rn->img * g->m + co) * hw + (int64_t)row * g->w + col0;
+            for (int off = 0; off < n4; off += 16)
+                _mm512_mask_storeu_ps(l + 4 * rn->jj + off, lanes(0, n4 - off),
+                                      _mm512_maskz_loadu_ps(lanes(0, valid - off), s + off));
+        }
+    }
+    for (int q = 0; q < ngroups; q++) {
+        __m512 d[4][4], e[6][4];
+        for (int r = 0; r < 4; r++)
+            deinterleave4(line + r * ls + 64 * q, d[r]);
+        for (int cc = 0; cc < 4; cc++) { /* A down the columns */
+            __m512 v[4] = {d[0][cc], d[1][cc], d[2][cc], d[3][cc]}, out[6];
+            a6(v, out);
+            for (int i = 0; i < 6; i++)
+                e[i][cc] = out[i];
+        }
+        for (int i = 0; i < 6; i++) { /* A along the rows */
+            __m512 out[6];
+            a6(e[i], out);
+            for (int k = 0; k < 6; k++)
+                _mm512_storeu_ps(dst + (i * 6 + k) * xstride + 16 * q, out[k]);
+        }
+    }
+}
 
 const difu_wino_xforms difu_wino_xforms_avx512 = {difu_wino_input_avx512, difu_wino_output_avx512,
                                                   difu_wino_dy_avx512, difu_wino_transpose_avx2};
