@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "difu.h"
@@ -93,13 +94,22 @@ static int parse_names(const char *s, const char *const *names, int count, int *
     return 1;
 }
 
+/* A buffer like the engine's activation arenas (engine/arena.c): 2 MiB aligned and advised
+ * onto huge pages when large, so the kernels see the same TLB and prefetch behaviour as in a
+ * model; filled with values in [-scale, scale]. */
 static float *alloc_filled(size_t n, unsigned seed, float scale)
 {
+    const size_t huge = (size_t)2 << 20, bytes = n * sizeof(float) + 64;
+    size_t align = bytes >= huge ? huge : 64, rounded = (bytes + align - 1) & ~(align - 1);
     float *p = NULL;
-    if (posix_memalign((void **)&p, 64, n * sizeof(float) + 64) != 0) {
+    if (posix_memalign((void **)&p, align, rounded) != 0) {
         fprintf(stderr, "bench_conv: out of memory\n");
         exit(1);
     }
+#ifdef MADV_HUGEPAGE
+    if (align == huge)
+        madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+#endif
     uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
     for (size_t i = 0; i < n; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;

@@ -66,6 +66,9 @@ enum {
     /* Pads the stride between the 36 xi planes of V, M and the weight panel so it is not a
      * multiple of 4 KiB: 36 streams 4 KiB apart would share one L1 set and evict each other. */
     XPAD = 16,
+    /* floats per block column after patch: t (36) and o (16), and room so that patch, t and o
+     * make the transforms' work area of DIFU_WINO_WORK_PER_COLUMN (conv2d_winograd.h) */
+    WORK_AFTER_PATCH = DIFU_WINO_WORK_PER_COLUMN - XI,
 };
 
 static int round_up_int(int x, int m) { return (x + m - 1) / m * m; }
@@ -93,7 +96,7 @@ static size_t private_floats(const difu_gemm_ukernel *u)
 {
     size_t nbp = (size_t)nbp_of(u), mcb = (size_t)round_up_int(MCB, u->mr);
     return align16(XI * v_plane(u)) + align16(XI * (mcb * nbp + XPAD)) + align16(XI * nbp) +
-           align16(52 * nbp) + align16(sizeof(wrun) * nbp / sizeof(float) + 1) +
+           align16(WORK_AFTER_PATCH * nbp) + align16(sizeof(wrun) * nbp / sizeof(float) + 1) +
            align16(XI * ((size_t)u->nr * nbp + XPAD));
 }
 
@@ -146,7 +149,7 @@ static wparts split_scratch(const difu_kernels *k, void *scratch, int ith, const
     p.b.t = p.b.patch + align16(XI * nbp);
     p.b.o = p.b.t + 36 * nbp;
     p.b.line = p.b.o; /* the input transform's line buffer, free while inputs are read */
-    p.runs = (wrun *)(p.b.t + align16(52 * nbp));
+    p.runs = (wrun *)(p.b.t + align16(WORK_AFTER_PATCH * nbp));
     p.tbw = (float *)p.runs + align16(sizeof(wrun) * nbp / sizeof(float) + 1);
     p.own = f + private_floats(u);
     char *team = (char *)scratch - (size_t)ith * k->scratch_per_thread;

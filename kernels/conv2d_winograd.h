@@ -27,7 +27,10 @@ typedef struct difu_wino_run {
 } difu_wino_run;
 
 /* A thread's transform buffers: V (36 planes of vstride, packed B), patches (36*nbp), t (36*nbp),
- * o (16*nbp), line (4*nr + 2, may alias o). */
+ * o (16*nbp), line (4*nr + 2, may alias o). patch, t and o lie back to back: from patch on,
+ * DIFU_WINO_WORK_PER_COLUMN * nbp floats are the transforms' to use as they like. */
+#define DIFU_WINO_WORK_PER_COLUMN 100
+
 typedef struct difu_wino_bufs {
     float *v, *patch, *t, *o, *line;
 } difu_wino_bufs;

@@ -147,16 +147,31 @@ static void run_ends(const difu_wino_run *runs, int nrun, __mmask16 *ends, int n
 
 /* ---------------------------------------------------------------- input tiles */
 
-/* Rows pass of channel plane for every run: line r' (at line + r'*ls) gets (B^T d)_r' of the
- * run's 4*len + 2 columns at 4*jj; the last two go to tails (at tails + r'*nbp and
- * tails + (6 + r')*nbp, indexed by the run's last tile) before the next run overwrites them. */
-static void input_rows(const difu_wino_geom *g, const float *plane, const difu_wino_run *runs,
-                       int nrun, float *line, int64_t ls, float *tails)
+/* Where one channel's rows pass leaves its results: 6 lines of ls floats (tile j's columns at
+ * 4j .. 4j + 3) and the runs' tail columns 4 and 5 (tails4 / tails5 + r*nbp, indexed by the run's
+ * last tile). */
+typedef struct input_lines {
+    float *line, *tails4, *tails5;
+} input_lines;
+
+/* Lane l of v to *dst. */
+static inline void store_lane(float *dst, __m512 v, int l)
+{
+    _mm_store_ss(dst, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set1_epi32(l), v)));
+}
+
+/* Rows pass of one channel plane for its runs: line r' gets (B^T d)_r' of each run's 4*len
+ * columns at 4*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
+ * load waits on a store). */
+static void input_rows(const difu_wino_geom *g, const float *src, int64_t istride,
+                       const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
 {
     const int w = g->w, nbp = g->nbp;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
+        const float *plane = src + rn->img * istride;
         const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
+        const int e = rn->jj + rn->len - 1;
         for (int off = 0; off < n; off += 16) {
             const int col = col0 + off;
             const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
@@ -168,18 +183,49 @@ static void input_rows(const difu_wino_geom *g, const float *plane, const difu_w
                            : _mm512_setzero_ps();
             }
             bt6(d, o);
-            const __mmask16 out = lanes(0, n - off);
+            const __mmask16 out = lanes(0, n - 2 - off);
             for (int r = 0; r < 6; r++)
-                _mm512_mask_storeu_ps(line + r * ls + 4 * rn->jj + off, out, o[r]);
-        }
-        const int e = rn->jj + rn->len - 1;
-        for (int r = 0; r < 6; r++) {
-            tails[r * nbp + e] = line[r * ls + 4 * (e + 1)];
-            tails[(6 + r) * nbp + e] = line[r * ls + 4 * (e + 1) + 1];
+                _mm512_mask_storeu_ps(L->line + r * ls + 4 * rn->jj + off, out, o[r]);
+            const int t4 = n - 2 - off; /* lane of tail column 4, if in this chunk */
+            if (t4 >= 0 && t4 < 16)
+                for (int r = 0; r < 6; r++)
+                    store_lane(L->tails4 + r * nbp + e, o[r], t4);
+            if (t4 + 1 >= 0 && t4 + 1 < 16)
+                for (int r = 0; r < 6; r++)
+                    store_lane(L->tails5 + r * nbp + e, o[r], t4 + 1);
         }
     }
 }
 
+/* Columns pass of one channel: V[r*6 + cc'] of the block's groups of 16 tiles to out (see
+ * difu_wino_input_avx512), lanes past cnt zero. */
+static void input_columns(const input_lines *L, int64_t ls, int nbp, int nr, int cnt, int ngroups,
+                          const __mmask16 *ends, float *dst, int64_t xstride, int64_t pstride)
+{
+    for (int q = 0; q < ngroups; q++) {
+        float *out = dst + (16 * q / nr) * pstride + (16 * q % nr);
+        const __mmask16 valid = lanes(0, cnt - 16 * q);
+        for (int r = 0; r < 6; r++) {
+            const float *l = L->line + r * ls + 64 * q;
+            __m512 d[6], o[6];
+            deinterleave4(l, d);
+            /* columns 4, 5 of tile j: columns 0, 1 of tile j + 1, or at a run's end its tails */
+            __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(l[64]));
+            __m512i next1 = _mm512_castps_si512(_mm512_set1_ps(l[65]));
+            d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(next0, _mm512_castps_si512(d[0]), 1));
+            d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(next1, _mm512_castps_si512(d[1]), 1));
+            d[4] = _mm512_mask_loadu_ps(d[4], ends[q], L->tails4 + r * nbp + 16 * q);
+            d[5] = _mm512_mask_loadu_ps(d[5], ends[q], L->tails5 + r * nbp + 16 * q);
+            bt6(d, o);
+            for (int cc = 0; cc < 6; cc++)
+                _mm512_storeu_ps(out + (r * 6 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
+        }
+    }
+}
+
+/* The channels run as a two-stage pipeline on two sets of lines: the rows pass of channel ci + 1,
+ * then the columns pass of channel ci, so the columns pass reads lines stored a whole channel
+ * earlier (a load right behind a masked store to the same place waits for it). */
 void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
                             int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
                             int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
@@ -189,37 +235,25 @@ void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const dif
 {
     const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
     const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
-    float *line = p->patch, *tails = p->t; /* 6 lines of ls, 12 tail arrays of nbp */
+    const int64_t set = 6 * ls + 12 * (int64_t)nbp; /* one set: 36*nbp floats or less */
+    input_lines L[2];
+    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
+        float *base = p->patch + k * set;
+        L[k] = (input_lines){base, base + 6 * ls, base + 6 * ls + 6 * nbp};
+        for (int r = 0; r < 6; r++) /* columns past the runs read as zeros */
+            memset(L[k].line + r * ls + 4 * cnt, 0, sizeof(float) * (size_t)(4 * (ncols - cnt) + 16));
+    }
     __mmask16 ends[MAX_GROUPS];
     run_ends(runs, nrun, ends, ngroups);
-    for (int r = 0; r < 6; r++) /* columns past the runs read as zeros, never stale values */
-        memset(line + r * ls + 4 * cnt, 0, sizeof(float) * (size_t)(4 * (ncols - cnt) + 16));
+    const int64_t istride = g->c * hw;
+    input_rows(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
     for (int ci = c0; ci < c1; ci++) {
         if (ci + PREFETCH_CHANNELS < g->c)
-            prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, g->c * hw, runs, nrun, -1, 6, 0);
-        for (int ri = 0; ri < nrun; ri++)
-            input_rows(g, src + ((int64_t)runs[ri].img * g->c + ci) * hw, &runs[ri], 1, line, ls,
-                       tails);
-        float *dc = dst + (ci - c0) * cstride;
-        for (int q = 0; q < ngroups; q++) {
-            float *out = dc + (16 * q / nr) * pstride + (16 * q % nr);
-            const __mmask16 valid = lanes(0, cnt - 16 * q);
-            for (int r = 0; r < 6; r++) {
-                const float *l = line + r * ls + 64 * q;
-                __m512 d[6], o[6];
-                deinterleave4(l, d);
-                __m512 next0 = _mm512_set1_ps(l[64]), next1 = _mm512_set1_ps(l[65]);
-                d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next0),
-                                                               _mm512_castps_si512(d[0]), 1));
-                d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next1),
-                                                               _mm512_castps_si512(d[1]), 1));
-                d[4] = _mm512_mask_loadu_ps(d[4], ends[q], tails + r * nbp + 16 * q);
-                d[5] = _mm512_mask_loadu_ps(d[5], ends[q], tails + (6 + r) * nbp + 16 * q);
-                bt6(d, o);
-                for (int cc = 0; cc < 6; cc++)
-                    _mm512_storeu_ps(out + (r * 6 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
-            }
-        }
+            prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs, nrun, -1, 6, 0);
+        if (ci + 1 < c1)
+            input_rows(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
+        input_columns(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
+                      dst + (ci - c0) * cstride, xstride, pstride);
     }
 }
 
