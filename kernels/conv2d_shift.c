@@ -647,14 +647,15 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
     const difu_conv_shift_ukernels *u = &k->gemm_ukernel.shift;
     geom g;
     const int taps = d->k * d->k, kk = d->cin * taps;
-    /* 1x1 on small images: the dot kernel's 10 row streams all come from L2 (with 3x3 the taps
-     * share rows); the packed GEMM does better there. */
-    int small_1x1 = d->k == 1 && (int64_t)d->h * d->w < 400;
     if (difu_winograd_fits(d)) {
         difu_conv2d_bwd_weights_winograd(k, d, x, dy, dweight, dbias, scratch, ith, nth);
         return;
     }
-    if (!u->fn || !shift_shape(d, 1) || kk > KMAX || small_1x1 ||
+    /* 1x1 as one long row per image: the dot kernel's row streams run the whole plane (on short
+     * rows of 7-28 it lost to the packed GEMM on images under 20x20) */
+    difu_conv2d_desc flat;
+    d = flat_1x1(d, &flat);
+    if (!u->fn || !shift_shape(d, 1) || kk > KMAX ||
         !plan(&g, d, d->cin, d->cout < CO_CHUNK ? d->cout : CO_CHUNK, 0, u, BWDW_FLOATS)) {
         difu_conv2d_bwd_weights_igemm(k, d, x, dy, dweight, dbias, scratch, ith, nth);
         return;

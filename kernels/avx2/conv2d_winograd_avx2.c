@@ -1,11 +1,369 @@
-/* conv2d_winograd_avx2.c: the Winograd tile transforms (conv2d_winograd_xform.h) built with
- * avx2 flags. */
-#define WINO_INPUT_FN difu_wino_input_avx2
-#define WINO_OUTPUT_FN difu_wino_output_avx2
-#define WINO_DY_FN difu_wino_dy_avx2
-#include "conv2d_winograd_xform.h"
-
+/* conv2d_winograd_avx2.c: the Winograd F(4x4, 3x3) tile transforms of kernels/conv2d_winograd.c
+ * in AVX2 intrinsics, the design of kernels/avx512/conv2d_winograd_avx512.c at 8 lanes (the
+ * contracts are difu_wino_xforms' in conv2d_winograd.h; the generic template
+ * conv2d_winograd_xform.h is the reference they are tested against through the convolutions).
+ * Lanes are 8 consecutive tiles of a block (two groups per 16-tile panel). Each transform works
+ * in two passes:
+ *
+ *  - rows: the runs' image rows are read as contiguous vectors (masked loads at the image's
+ *    edges, so the zero padding costs nothing) and combined down the tile's rows into a line per
+ *    transformed row, tile j's 4 columns at line[4j .. 4j + 3];
+ *  - columns: 32 floats of a line (8 tiles) are split into the 4 column phases (128-bit loads
+ *    pair tiles k and k + 4, then a 4x4 transpose inside each 128-bit half), and combined along
+ *    the tile's columns with lanes over the tiles.
+ *
+ * The input tile has 6 columns: columns 4 and 5 of tile j are columns 0 and 1 of tile j + 1, or,
+ * at a run's last tile, the run's two tail columns (kept per tile in tails[]). The output
+ * transform runs the same steps backwards (the inverse transpose interleaves the 4 columns,
+ * masked stores clip the runs at the image's edge). The tile transposes of backward-weights are
+ * below (the AVX-512 table uses them too). */
 #include <immintrin.h>
+#include <string.h>
+
+#include "conv2d_winograd.h"
+
+/* PREFETCH_CHANNELS: how far ahead the source planes are fetched (the planes of one block are a
+ * few KiB, read once per channel). MAX_GROUPS: 8-tile groups of a block (nbp <= 128). */
+enum { LINE_PAD = 32, MAX_GROUPS = 16, PREFETCH_CHANNELS = 8 };
+
+/* All bits set in lanes [lo, hi) of 8. */
+static inline __m256i lanes(int lo, int hi)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i from_lo = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1));
+    return _mm256_and_si256(from_lo, _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
+}
+
+/* B^T d over 6 values (Lavin & Gray, points 0, +-1, +-2). */
+static inline void bt6(const __m256 d[6], __m256 o[6])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    const __m256 five = _mm256_set1_ps(5.0f);
+    __m256 s12 = _mm256_add_ps(d[1], d[2]), s34 = _mm256_add_ps(d[3], d[4]);
+    __m256 m12 = _mm256_sub_ps(d[1], d[2]), m43 = _mm256_sub_ps(d[4], d[3]);
+    __m256 m31 = _mm256_sub_ps(d[3], d[1]), m42 = _mm256_sub_ps(d[4], d[2]);
+    o[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+    o[1] = _mm256_fnmadd_ps(four, s12, s34);
+    o[2] = _mm256_fmadd_ps(four, m12, m43);
+    o[3] = _mm256_fmadd_ps(two, m31, m42);
+    o[4] = _mm256_fnmadd_ps(two, m31, m42);
+    o[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* A^T m over 6 values (4 outputs). */
+static inline void at4(const __m256 m[6], __m256 o[4])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
+    __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
+    o[1] = _mm256_fmadd_ps(two, d34, d12);
+    o[2] = _mm256_fmadd_ps(four, s34, s12);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+/* A d over 4 values (6 outputs): the transpose of at4. */
+static inline void a6(const __m256 d[4], __m256 o[6])
+{
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    __m256 s02 = _mm256_add_ps(d[0], d[2]), s13 = _mm256_add_ps(d[1], d[3]);
+    __m256 e02 = _mm256_fmadd_ps(four, d[2], d[0]);
+    __m256 e13 = _mm256_fmadd_ps(eight, d[3], _mm256_mul_ps(two, d[1]));
+    o[0] = d[0];
+    o[1] = _mm256_add_ps(s02, s13);
+    o[2] = _mm256_sub_ps(s02, s13);
+    o[3] = _mm256_add_ps(e02, e13);
+    o[4] = _mm256_sub_ps(e02, e13);
+    o[5] = d[3];
+}
+
+/* The 4 floats at lo in the low half, those at hi in the high half. */
+static inline __m256 load_halves(const float *lo, const float *hi)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+}
+
+/* p[c][k] = l[4k + c], c < 4, k < 8: the column phases of 8 tiles laid out 4 floats apart. Each
+ * half of a register holds one tile's 4 columns (tiles k and k + 4), so a 4x4 transpose inside
+ * the halves finishes it. */
+static inline void deinterleave4(const float *l, __m256 p[4])
+{
+    __m256 t04 = load_halves(l, l + 16), t15 = load_halves(l + 4, l + 20);
+    __m256 t26 = load_halves(l + 8, l + 24), t37 = load_halves(l + 12, l + 28);
+    __m256 c01a = _mm256_unpacklo_ps(t04, t15), c23a = _mm256_unpackhi_ps(t04, t15);
+    __m256 c01b = _mm256_unpacklo_ps(t26, t37), c23b = _mm256_unpackhi_ps(t26, t37);
+    p[0] = _mm256_shuffle_ps(c01a, c01b, _MM_SHUFFLE(1, 0, 1, 0));
+    p[1] = _mm256_shuffle_ps(c01a, c01b, _MM_SHUFFLE(3, 2, 3, 2));
+    p[2] = _mm256_shuffle_ps(c23a, c23b, _MM_SHUFFLE(1, 0, 1, 0));
+    p[3] = _mm256_shuffle_ps(c23a, c23b, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+/* l[4k + c] = y[c][k]: the inverse of deinterleave4. */
+static inline void interleave4(const __m256 y[4], float *l)
+{
+    __m256 k01a = _mm256_unpacklo_ps(y[0], y[1]), k23a = _mm256_unpackhi_ps(y[0], y[1]);
+    __m256 k01b = _mm256_unpacklo_ps(y[2], y[3]), k23b = _mm256_unpackhi_ps(y[2], y[3]);
+    __m256 t04 = _mm256_shuffle_ps(k01a, k01b, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 t15 = _mm256_shuffle_ps(k01a, k01b, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 t26 = _mm256_shuffle_ps(k23a, k23b, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 t37 = _mm256_shuffle_ps(k23a, k23b, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(l, _mm256_permute2f128_ps(t04, t15, 0x20));
+    _mm256_storeu_ps(l + 8, _mm256_permute2f128_ps(t26, t37, 0x20));
+    _mm256_storeu_ps(l + 16, _mm256_permute2f128_ps(t04, t15, 0x31));
+    _mm256_storeu_ps(l + 24, _mm256_permute2f128_ps(t26, t37, 0x31));
+}
+
+/* Prefetches the rows [4*ty + r0, 4*ty + r0 + nrows) that the runs touch in the planes at
+ * base + img * istride, as one contiguous range per image (a block's runs of one image cover
+ * consecutive tile rows, and an image's rows are contiguous in its plane). */
+static void prefetch_planes(const difu_wino_geom *g, const float *base, int64_t istride,
+                            const difu_wino_run *runs, int nrun, int r0, int nrows, int write)
+{
+    for (int ri = 0; ri < nrun;) {
+        int rj = ri;
+        while (rj + 1 < nrun && runs[rj + 1].img == runs[ri].img)
+            rj++;
+        int row0 = 4 * runs[ri].ty + r0, row1 = 4 * runs[rj].ty + r0 + nrows;
+        row0 = row0 < 0 ? 0 : row0;
+        row1 = row1 > g->h ? g->h : row1;
+        const char *s = (const char *)(base + runs[ri].img * istride + (int64_t)row0 * g->w);
+        const char *e = (const char *)(base + runs[ri].img * istride + (int64_t)row1 * g->w);
+        for (; s < e; s += 64) {
+            if (write)
+                __builtin_prefetch(s, 1, 3);
+            else
+                __builtin_prefetch(s, 0, 3);
+        }
+        ri = rj + 1;
+    }
+}
+
+/* ---------------------------------------------------------------- input tiles */
+
+/* Where one channel's rows pass leaves its results: 6 lines of ls floats (tile j's columns at
+ * 4j .. 4j + 3) and the runs' tail columns 4 and 5 (tails4 / tails5 + r*nbp, indexed by the run's
+ * last tile). */
+typedef struct input_lines {
+    float *line, *tails4, *tails5;
+} input_lines;
+
+/* Rows pass of one channel plane for its runs: line r' gets (B^T d)_r' of each run's 4*len
+ * columns at 4*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
+ * load waits on a store). The stores are whole vectors: what a run writes past its 4*len columns
+ * (at most 6 floats) the next run overwrites, and past the last run nothing reads it but lanes
+ * that the columns pass replaces (a run's end) or zeroes (past cnt). */
+static void input_rows(const difu_wino_geom *g, const float *src, int64_t istride,
+                       const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
+{
+    const int w = g->w, nbp = g->nbp;
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        const float *plane = src + rn->img * istride;
+        const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
+        const int e = rn->jj + rn->len - 1;
+        float *line = L->line + 4 * rn->jj;
+        for (int off = 0; off < n; off += 8) {
+            const int col = col0 + off;
+            const __m256i in = lanes(-col, (w - col < n - off ? w - col : n - off));
+            __m256 d[6], o[6];
+            for (int r = 0; r < 6; r++) {
+                int row = y0 + r;
+                d[r] = row >= 0 && row < g->h
+                           ? _mm256_maskload_ps(plane + (int64_t)row * w + col, in)
+                           : _mm256_setzero_ps();
+            }
+            bt6(d, o);
+            for (int r = 0; r < 6; r++)
+                _mm256_storeu_ps(line + r * ls + off, o[r]);
+            if (n - off <= 8) { /* n = 4*len + 2: the tails are lanes 0, 1 or 4, 5 of the last */
+                for (int r = 0; r < 6; r++) {
+                    __m128 h = n - off > 2 ? _mm256_extractf128_ps(o[r], 1)
+                                           : _mm256_castps256_ps128(o[r]);
+                    _mm_store_ss(L->tails4 + r * nbp + e, h);
+                    _mm_store_ss(L->tails5 + r * nbp + e, _mm_movehdup_ps(h));
+                }
+            }
+        }
+    }
+}
+
+/* Columns pass of one channel: V[r*6 + cc'] of the block's groups of 8 tiles to out (see
+ * difu_wino_input_avx2), lanes past cnt zero. ends[q]: the lanes of group q that end a run. */
+static void input_columns(const input_lines *L, int64_t ls, int nbp, int nr, int cnt, int ngroups,
+                          const __m256 *ends, float *dst, int64_t xstride, int64_t pstride)
+{
+    const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    for (int q = 0; q < ngroups; q++) {
+        float *out = dst + (8 * q / nr) * pstride + (8 * q % nr);
+        const __m256i endi = _mm256_castps_si256(ends[q]);
+        const int full = cnt - 8 * q >= 8;
+        const __m256 valid = _mm256_castsi256_ps(lanes(0, cnt - 8 * q));
+        for (int r = 0; r < 6; r++) {
+            const float *l = L->line + r * ls + 32 * q;
+            __m256 d[6], o[6];
+            deinterleave4(l, d);
+            /* columns 4, 5 of tile j: columns 0, 1 of tile j + 1, or at a run's end its tails */
+            d[4] = _mm256_blend_ps(_mm256_permutevar8x32_ps(d[0], next), _mm256_broadcast_ss(l + 32),
+                                   0x80);
+            d[5] = _mm256_blend_ps(_mm256_permutevar8x32_ps(d[1], next), _mm256_broadcast_ss(l + 33),
+                                   0x80);
+            d[4] = _mm256_blendv_ps(d[4], _mm256_maskload_ps(L->tails4 + r * nbp + 8 * q, endi),
+                                    ends[q]);
+            d[5] = _mm256_blendv_ps(d[5], _mm256_maskload_ps(L->tails5 + r * nbp + 8 * q, endi),
+                                    ends[q]);
+            bt6(d, o);
+            for (int cc = 0; cc < 6; cc++)
+                _mm256_storeu_ps(out + (r * 6 + cc) * xstride,
+                                 full ? o[cc] : _mm256_and_ps(o[cc], valid));
+        }
+    }
+}
+
+/* The channels run as a two-stage pipeline on two sets of lines: the rows pass of channel ci + 1,
+ * then the columns pass of channel ci, so the columns pass reads lines stored a whole channel
+ * earlier (a load right behind a store to the same place may wait for it). */
+void difu_wino_input_avx2(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                          int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                          int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
+void difu_wino_input_avx2(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                          int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                          int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
+{
+    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 8;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    const int64_t set = 6 * ls + 12 * (int64_t)nbp; /* one set: 36*nbp floats or less */
+    input_lines L[2];
+    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
+        float *base = p->patch + k * set;
+        L[k] = (input_lines){base, base + 6 * ls, base + 6 * ls + 6 * nbp};
+        for (int r = 0; r < 6; r++) /* columns past the runs read as zeros */
+            memset(L[k].line + r * ls + 4 * cnt, 0, sizeof(float) * (size_t)(4 * (ncols - cnt) + 16));
+    }
+    int endbits[MAX_GROUPS] = {0};
+    for (int ri = 0; ri < nrun; ri++) {
+        int e = runs[ri].jj + runs[ri].len - 1;
+        endbits[e / 8] |= 1 << (e % 8);
+    }
+    __m256 ends[MAX_GROUPS];
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    for (int q = 0; q < ngroups; q++)
+        ends[q] = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+            _mm256_and_si256(_mm256_set1_epi32(endbits[q]), bit), bit));
+    const int64_t istride = g->c * hw;
+    input_rows(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
+    for (int ci = c0; ci < c1; ci++) {
+        if (ci + PREFETCH_CHANNELS < g->c)
+            prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs, nrun, -1, 6, 0);
+        if (ci + 1 < c1)
+            input_rows(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
+        input_columns(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
+                      dst + (ci - c0) * cstride, xstride, pstride);
+    }
+}
+
+/* ---------------------------------------------------------------- output tiles */
+
+void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                           const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                           const difu_wino_bufs *p);
+void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                           const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                           const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 4 lines of ls; free after the input transform */
+    if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
+        prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 4, 1);
+    const __m256 bias = _mm256_set1_ps(bv);
+    for (int q = 0; q < ncols / 8; q++) {
+        const float *mq = m + 8 * q;
+        __m256 t[6][4], y[4][4];
+        for (int r = 0; r < 6; r++) { /* A^T along each row of M */
+            __m256 v[6];
+            for (int cc = 0; cc < 6; cc++)
+                v[cc] = _mm256_loadu_ps(mq + (r * 6 + cc) * xstride);
+            at4(v, t[r]);
+        }
+        for (int c = 0; c < 4; c++) { /* A^T down the columns */
+            __m256 v[6], out[4];
+            for (int r = 0; r < 6; r++)
+                v[r] = t[r][c];
+            at4(v, out);
+            for (int r = 0; r < 4; r++)
+                y[r][c] = _mm256_add_ps(out[r], bias);
+        }
+        for (int r = 0; r < 4; r++)
+            interleave4(y[r], line + r * ls + 32 * q);
+    }
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
+        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
+            const float *l = line + r * ls + 4 * rn->jj;
+            float *y = dst + ((int64_t)rn->img * g->m + o) * hw + (int64_t)(4 * rn->ty + r) * g->w +
+                       4 * rn->tx;
+            int off = 0;
+            for (; off + 8 <= n4; off += 8)
+                _mm256_storeu_ps(y + off, _mm256_loadu_ps(l + off));
+            if (off < n4)
+                _mm256_maskstore_ps(y + off, lanes(0, n4 - off), _mm256_loadu_ps(l + off));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- output gradients */
+
+void difu_wino_dy_avx2(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                       int nrun, int ncols, int co, float *dst, int64_t xstride,
+                       const difu_wino_bufs *p);
+void difu_wino_dy_avx2(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                       int nrun, int ncols, int co, float *dst, int64_t xstride,
+                       const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp, ngroups = (ncols + 7) / 8;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 4 lines of ls: tile j's dy columns at 4j .. 4j + 3 */
+    if (co + PREFETCH_CHANNELS < g->m)
+        prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun, 0, 4, 0);
+    const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
+    for (int r = 0; r < 4; r++) {
+        float *l = line + r * ls;
+        for (int ri = 0; ri < nrun; ri++) { /* whole vectors: the next run overwrites the excess */
+            const difu_wino_run *rn = &runs[ri];
+            const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
+            const int valid = row < g->h ? (g->w - col0 < n4 ? g->w - col0 : n4) : 0;
+            const float *s = dy + ((int64_t)rn->img * g->m + co) * hw + (int64_t)row * g->w + col0;
+            for (int off = 0; off < n4; off += 8)
+                _mm256_storeu_ps(l + 4 * rn->jj + off,
+                                 valid - off >= 8 ? _mm256_loadu_ps(s + off)
+                                                  : _mm256_maskload_ps(s + off, lanes(0, valid - off)));
+        }
+        /* after the runs: the last one's excess lands here */
+        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (8 * ngroups - used)));
+    }
+    for (int q = 0; q < ngroups; q++) {
+        __m256 d[4][4], e[6][4];
+        for (int r = 0; r < 4; r++)
+            deinterleave4(line + r * ls + 32 * q, d[r]);
+        for (int cc = 0; cc < 4; cc++) { /* A down the columns */
+            __m256 v[4] = {d[0][cc], d[1][cc], d[2][cc], d[3][cc]}, out[6];
+            a6(v, out);
+            for (int i = 0; i < 6; i++)
+                e[i][cc] = out[i];
+        }
+        for (int i = 0; i < 6; i++) { /* A along the rows */
+            __m256 out[6];
+            a6(e[i], out);
+            for (int k = 0; k < 6; k++)
+                _mm256_storeu_ps(dst + (i * 6 + k) * xstride + 8 * q, out[k]);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- backward-weights transposes */
 
 /* d[c*ldd + r] = s[r*lds + c] for an 8 x 8 block. */
 static inline void transpose_8x8(const float *s, int64_t lds, float *d, int64_t ldd)
