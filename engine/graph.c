@@ -260,8 +260,14 @@ int difu_g_node(difu_graph *g, difu_op op, const char *name, const int *src, int
 
 int difu_g_conv2d(difu_graph *g, const char *name, int x, int w, int b, int stride)
 {
-    int src[3] = {x, w, b}, ip[1] = {stride};
-    return difu_g_node(g, DIFU_OP_CONV2D, name, src, 3, ip, 1, NULL, 0);
+    return difu_g_conv2d_add(g, name, x, w, b, stride, -1, -1);
+}
+
+int difu_g_conv2d_add(difu_graph *g, const char *name, int x, int w, int b, int stride, int v,
+                      int r)
+{
+    int src[5] = {x, w, b, v, r}, ip[1] = {stride};
+    return difu_g_node(g, DIFU_OP_CONV2D, name, src, 5, ip, 1, NULL, 0);
 }
 
 int difu_g_groupnorm(difu_graph *g, const char *name, int x, int gamma, int beta, int groups,

@@ -136,6 +136,11 @@ int difu_g_node(difu_graph *g, difu_op op, const char *name, const int *src, int
                 const int *ip, int nip, const float *fp, int nfp);
 
 int difu_g_conv2d(difu_graph *g, const char *name, int x, int w, int b, int stride);
+/* conv2d plus what follows it in a ResBlock, fused (kernels.h, difu_conv_epilogue): channel v
+ * [N, Cout] (the time embedding) and residual r [N, Cout, OH, OW] (the skip path) are added to the
+ * output; -1 for either means none. */
+int difu_g_conv2d_add(difu_graph *g, const char *name, int x, int w, int b, int stride, int v,
+                      int r);
 int difu_g_groupnorm(difu_graph *g, const char *name, int x, int gamma, int beta, int groups,
                      float eps, int fuse_silu);
 int difu_g_silu(difu_graph *g, const char *name, int x);

@@ -19,17 +19,29 @@ typedef struct builder {
 static int param(builder *b, const char *prefix, const char *what, int ndim, int64_t d0, int64_t d1,
                  int64_t d2, int64_t d3)
 {
-    char name[DIFU_NAME_LEN];
+    char name[2 * DIFU_NAME_LEN]; /* the graph keeps DIFU_NAME_LEN - 1 characters of it */
     snprintf(name, sizeof name, "%s.%s", prefix, what);
     int64_t shape[4] = {d0, d1, d2, d3};
     return difu_g_param(b->g, name, ndim, shape);
 }
 
+/* A conv's parameters (weight, bias), registered apart from its node so that the parameters keep
+ * the checkpoint's order when nodes are built in another one. */
+typedef struct conv_params {
+    int w, b;
+} conv_params;
+
+static conv_params conv_param(builder *b, const char *name, int cin, int cout, int k)
+{
+    conv_params c = {param(b, name, "weight", 4, cout, cin, k, k),
+                     param(b, name, "bias", 1, cout, 0, 0, 0)};
+    return c;
+}
+
 static int conv(builder *b, const char *name, int x, int cin, int cout, int k, int stride)
 {
-    int w = param(b, name, "weight", 4, cout, cin, k, k);
-    int bias = param(b, name, "bias", 1, cout, 0, 0, 0);
-    return difu_g_conv2d(b->g, name, x, w, bias, stride);
+    conv_params c = conv_param(b, name, cin, cout, k);
+    return difu_g_conv2d(b->g, name, x, c.w, c.b, stride);
 }
 
 static int linear(builder *b, const char *name, int x, int in, int out)
@@ -53,22 +65,23 @@ static const char *join(char *buf, size_t len, const char *prefix, const char *w
     return buf;
 }
 
-/* ResBlock(cin, cout): x [N,cin,H,W], emb = SiLU(temb + class_emb[y]) [N,4ch] -> [N,cout,H,W]. */
+/* ResBlock(cin, cout): x [N,cin,H,W], emb = SiLU(temb + class_emb[y]) [N,4ch] -> [N,cout,H,W].
+ * The time embedding is added by conv1 and the skip path by conv2 (fused adds, graph.h). */
 static int resblock(builder *b, const char *p, int x, int emb, int cin, int cout)
 {
     char s[DIFU_NAME_LEN];
     int h = norm(b, join(s, sizeof s, p, "norm1"), x, cin, 1);           /* [N,cin,H,W] */
-    h = conv(b, join(s, sizeof s, p, "conv1"), h, cin, cout, 3, 1);       /* [N,cout,H,W] */
+    conv_params c1 = conv_param(b, join(s, sizeof s, p, "conv1"), cin, cout, 3);
     int tp = linear(b, join(s, sizeof s, p, "temb_proj"), emb, 4 * b->c->ch, cout); /* [N,cout] */
-    h = difu_g_add_channel(b->g, join(s, sizeof s, p, "temb_add"), h, tp);
-    h = norm(b, join(s, sizeof s, p, "norm2"), h, cout, 1);
+    h = difu_g_conv2d_add(b->g, join(s, sizeof s, p, "conv1"), h, c1.w, c1.b, 1, tp, -1);
+    h = norm(b, join(s, sizeof s, p, "norm2"), h, cout, 1);               /* [N,cout,H,W] */
     if (b->key >= 0)
         h = difu_g_dropout(b->g, join(s, sizeof s, p, "dropout"), h, b->key, b->c->dropout, b->sites++);
-    h = conv(b, join(s, sizeof s, p, "conv2"), h, cout, cout, 3, 1);      /* [N,cout,H,W] */
+    conv_params c2 = conv_param(b, join(s, sizeof s, p, "conv2"), cout, cout, 3);
     int skip = x;
     if (cin != cout)
         skip = conv(b, join(s, sizeof s, p, "nin"), x, cin, cout, 1, 1);  /* [N,cout,H,W] */
-    return difu_g_add(b->g, p, skip, h);
+    return difu_g_conv2d_add(b->g, p, h, c2.w, c2.b, 1, -1, skip);
 }
 
 /* AttnBlock(C): x + proj(attention(qkv(norm(x)))). [N,C,H,W] -> [N,C,H,W]. */

@@ -246,9 +246,38 @@ static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int ro
 
 /* ---------------------------------------------------------------- forward driver */
 
-/* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias). */
+/* The epilogue (kernels.h) on output channel o of the block's runs, right after the output
+ * transform wrote them: + channel, then + residual, as difu_conv_epilogue_planes adds them. */
+static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
+                           const difu_conv_epilogue *ep, float *dst)
+{
+    const int64_t hw = (int64_t)g->h * g->w;
+    for (int ri = 0; ri < nrun; ri++) {
+        const wrun *rn = &runs[ri];
+        const int64_t plane = (int64_t)rn->img * g->m + o;
+        const int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
+        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
+            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
+            float *y = dst + at;
+            if (ep->channel) {
+                const float v = ep->channel[plane];
+                for (int i = 0; i < n4; i++)
+                    y[i] += v;
+            }
+            if (ep->residual) {
+                const float *res = ep->residual + at;
+                for (int i = 0; i < n4; i++)
+                    y[i] += res[i];
+            }
+        }
+    }
+}
+
+/* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias),
+ * then the epilogue ep (NULL: none). */
 static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const float *src,
-                     const float *bias, float *dst, void *scratch, int ith, int nth)
+                     const float *bias, const difu_conv_epilogue *ep, float *dst, void *scratch,
+                     int ith, int nth)
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
     wparts p = split_scratch(k, scratch, ith, g);
@@ -285,6 +314,8 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
                     int o = o_first + mb + i;
                     xf->output(g, p.m + (int64_t)i * nbp, g->mstride, npu * nr, p.runs,
                                nrun, o, bias ? bias[o] : 0.0f, dst, &p.b);
+                    if (ep)
+                        epilogue_block(g, p.runs, nrun, o, ep, dst);
                 }
             }
         }
@@ -303,7 +334,18 @@ void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, 
     wgeom g;
     wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
     wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
-    wino_run(k, &g, &s, x, bias, y, scratch, ith, nth);
+    wino_run(k, &g, &s, x, bias, NULL, y, scratch, ith, nth);
+}
+
+void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,
+                                       const float *x, const float *weight, const float *bias,
+                                       const difu_conv_epilogue *ep, float *y, void *scratch,
+                                       int ith, int nth)
+{
+    wgeom g;
+    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
+    wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
+    wino_run(k, &g, &s, x, bias, ep->channel || ep->residual ? ep : NULL, y, scratch, ith, nth);
 }
 
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
@@ -314,7 +356,7 @@ void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc
     wgeom_init(&g, &k->gemm_ukernel, d->n, d->cout, d->cin, d->h, d->w);
     /* g'[ci][co] = g[co][ci] flipped: row o = ci at weight + ci*9, k index co at co*cin*9 */
     wsrc s = {weight, 9, (int64_t)d->cin * 9, 1};
-    wino_run(k, &g, &s, dy, NULL, dx, scratch, ith, nth);
+    wino_run(k, &g, &s, dy, NULL, NULL, dx, scratch, ith, nth);
 }
 
 /* ---------------------------------------------------------------- backward-weights */

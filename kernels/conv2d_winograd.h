@@ -77,6 +77,11 @@ size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u);
 void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *scratch,
                               int ith, int nth);
+/* The forward plus the epilogue ep (kernels.h), added per block after the output transform. */
+void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,
+                                       const float *x, const float *weight, const float *bias,
+                                       const difu_conv_epilogue *ep, float *y, void *scratch,
+                                       int ith, int nth);
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
                                    const float *dy, const float *weight, float *dx,
                                    void *scratch, int ith, int nth);

@@ -76,6 +76,14 @@ typedef void (*difu_gemm_fn)(const difu_kernels *k, const difu_gemm_desc *d, con
 typedef void (*difu_conv2d_fwd_fn)(const difu_kernels *k, const difu_conv2d_desc *d,
                                    const float *x, const float *weight, const float *bias,
                                    float *y, void *scratch, int ith, int nth);
+/* What a forward convolution may add to its output besides the bias, while the output is still
+ * in cache (each NULL when absent): y[i][o][p] += channel[i*cout + o] + residual[i][o][p]
+ * (channel: a ResBlock's time embedding [n, cout]; residual: its skip path [n, cout, oh, ow]). */
+typedef struct difu_conv_epilogue {
+    const float *channel;
+    const float *residual;
+} difu_conv_epilogue;
+
 typedef void (*difu_conv2d_bwd_data_fn)(const difu_kernels *k, const difu_conv2d_desc *d,
                                         const float *dy, const float *weight, float *dx,
                                         void *scratch, int ith, int nth);
@@ -119,6 +127,16 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
                                    void *scratch, int ith, int nth);
 /* Per-thread scratch bytes the drivers above need with micro-kernel u. */
 size_t difu_gemm_scratch_bytes(const difu_gemm_ukernel *u);
+/* The table's forward convolution followed by the epilogue ep (kernels/conv2d_epilogue.c): fused
+ * into the Winograd output transform where the table's forward is the shifted driver and the
+ * shape takes Winograd, else one pass over y after the convolution. A team kernel. */
+void difu_conv2d_fwd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
+                              const float *weight, const float *bias,
+                              const difu_conv_epilogue *ep, float *y, void *scratch, int ith,
+                              int nth);
+/* y += the epilogue, over planes [p0, p1) of y [n, cout, oh, ow] (ohw points each). */
+void difu_conv_epilogue_planes(const difu_conv_epilogue *ep, int64_t p0, int64_t p1,
+                               int64_t ohw, float *y);
 
 /* ---------------------------------------------------------------- range kernels */
 

@@ -173,6 +173,63 @@ Test(conv_winograd, batch_size_does_not_change_bits)
         }
 }
 
+typedef struct epilogue_run {
+    const difu_kernels *k;
+    const difu_conv2d_desc *d;
+    const float *x, *w, *b;
+    const difu_conv_epilogue *ep;
+    float *y;
+} epilogue_run;
+
+static void run_epilogue(void *ctx, void *scratch, int ith, int nth)
+{
+    const epilogue_run *r = ctx;
+    difu_conv2d_fwd_epilogue(r->k, r->d, r->x, r->w, r->b, r->ep, r->y, scratch, ith, nth);
+}
+
+/* The forward with the ResBlock adds fused into its output transform (kernels.h,
+ * difu_conv_epilogue) gives the bits of the plain forward followed by the adds, for every ISA and
+ * 1-3 threads, with the channel add, the residual, or both. */
+Test(conv_winograd, fused_epilogue_equals_conv_then_adds)
+{
+    static const shape s[] = {{3, 17, 19, 14, 14}, {2, 16, 33, 9, 13}};
+    difu_isa isas[DIFU_ISA_COUNT];
+    int nisa = tu_runnable_isas(isas);
+    for (int t = 0; t < 2; t++) {
+        difu_conv2d_desc d = {s[t].n, s[t].cin, s[t].h, s[t].w, s[t].cout, 3, 1, 1};
+        bufs B = tu_conv_bufs_make(&d, 3000 + t);
+        float *chan = tu_alloc((size_t)d.n * d.cout), *res = tu_alloc(B.ny);
+        float *want = tu_alloc(B.ny);
+        tu_fill_uniform(chan, (size_t)d.n * d.cout, 31 + t, -1.0f, 1.0f);
+        tu_fill_uniform(res, B.ny, 37 + t, -1.0f, 1.0f);
+        for (int v = 0; v < nisa; v++)
+            for (int th = 1; th <= 3; th++)
+                for (int which = 1; which <= 3; which++) {
+                    difu_engine *e = wino_engine(isas[v], th);
+                    difu_conv_epilogue ep = {which & 1 ? chan : NULL, which & 2 ? res : NULL};
+                    cr_assert_eq(difu_conv2d_forward(e, &d, B.x, B.w, B.b, want), DIFU_OK);
+                    difu_conv_epilogue_planes(&ep, 0, (int64_t)d.n * d.cout,
+                                              (int64_t)d.h * d.w, want);
+                    for (size_t i = 0; i < B.ny; i++)
+                        B.y[i] = NAN;
+                    epilogue_run r = {&e->kernels, &d, B.x, B.w, B.b, &ep, B.y};
+                    difu_run_team(e, run_epilogue, &r);
+                    size_t at = 0;
+                    while (at < B.ny && memcmp(&B.y[at], &want[at], sizeof(float)) == 0)
+                        at++;
+                    cr_assert(at == B.ny,
+                              "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: fused %.9g, "
+                              "conv then adds %.9g at [%zu]",
+                              difu_isa_name(isas[v]), th, which, d.n, d.cin, d.cout, d.h, d.w,
+                              (double)B.y[at < B.ny ? at : 0], (double)want[at < B.ny ? at : 0],
+                              at);
+                    difu_engine_destroy(e);
+                }
+        tu_free(chan), tu_free(res), tu_free(want);
+        tu_conv_bufs_free(&B);
+    }
+}
+
 /* Shapes outside Winograd's range keep the shifted / implicit-GEMM paths. */
 Test(conv_winograd, fits_only_k3_stride1_with_enough_channels)
 {

@@ -92,6 +92,21 @@ Test(graph_shapes, each_op_checks_its_inputs)
     expect_error(g, difu_g_add_channel(g, "addc", x, v), "input is [2, 3, ...], vector is [2, 4]");
     difu_graph_free(g);
 
+    g = difu_graph_new(); /* the fused adds of a conv must match its output */
+    x = difu_g_input(g, "x", DIFU_F32, 4, shape4(2, 3, 4, 4));
+    w = difu_g_param(g, "w", 4, shape4(5, 3, 3, 3));
+    v = difu_g_input(g, "v", DIFU_F32, 2, shape4(2, 4, 0, 0));
+    expect_error(g, difu_g_conv2d_add(g, "cv", x, w, -1, 1, v, -1),
+                 "channel add is [2, 4], output is [2, 5, ...]");
+    difu_graph_free(g);
+    g = difu_graph_new();
+    x = difu_g_input(g, "x", DIFU_F32, 4, shape4(2, 3, 4, 4));
+    w = difu_g_param(g, "w", 4, shape4(5, 3, 3, 3));
+    int r = difu_g_input(g, "r", DIFU_F32, 4, shape4(2, 5, 2, 2));
+    expect_error(g, difu_g_conv2d_add(g, "cr", x, w, -1, 1, -1, r),
+                 "residual is [2, 5, 2, 2], output is [2, 5, 4, 4]");
+    difu_graph_free(g);
+
     g = difu_graph_new();
     x = difu_g_input(g, "labels", DIFU_F32, 1, shape4(2, 0, 0, 0));
     int table = difu_g_param(g, "table", 2, shape4(5, 3, 0, 0));
@@ -243,6 +258,26 @@ Test(graph_grad, conv2d_3x3_stride1_stride2_and_1x1)
         check_grads(&h, 1e-3, 40);
         release(&h);
     }
+}
+
+/* conv2d with the fused adds (graph.h, difu_g_conv2d_add): channel, residual or both, 3x3 and
+ * 1x1; the gradients of v and r come from the conv's rule. */
+Test(graph_grad, conv2d_with_fused_channel_and_residual_adds)
+{
+    const int ks[2] = {3, 1};
+    for (int c = 0; c < 2; c++)
+        for (int which = 1; which <= 3; which++) {
+            harness h = start();
+            int x = difu_g_param(h.g, "x", 4, shape4(2, 3, 5, 6));
+            int w = difu_g_param(h.g, "w", 4, shape4(4, 3, ks[c], ks[c]));
+            int b = difu_g_param(h.g, "b", 1, shape4(4, 0, 0, 0));
+            int v = which & 1 ? difu_g_param(h.g, "v", 2, shape4(2, 4, 0, 0)) : -1;
+            int r = which & 2 ? difu_g_param(h.g, "r", 4, shape4(2, 4, 5, 6)) : -1;
+            int y = difu_g_conv2d_add(h.g, "conv", x, w, b, 1, v, r);
+            finish(&h, y, 1);
+            check_grads(&h, 1e-3, 40);
+            release(&h);
+        }
 }
 
 Test(graph_grad, groupnorm_plain_and_fused_silu)

@@ -1,7 +1,8 @@
-/* conv2d.c: graph op conv2d (3x3 stride 1 or 2 pad 1, 1x1 pad 0, optional bias), its backward
- * ops (data, weights), its autodiff rule, and the same three nodes run on oneDNN (chosen per node
- * by the plan, engine/plan_conv.c). Layouts: x [N,Ci,H,W], w [Co,Ci,k,k] (PyTorch), b [Co],
- * y [N,Co,OH,OW], OH = (H + 2 pad - k) / stride + 1. */
+/* conv2d.c: graph op conv2d (3x3 stride 1 or 2 pad 1, 1x1 pad 0, optional bias, optional fused
+ * adds after it: a per-channel vector and a residual), its backward ops (data, weights), its
+ * autodiff rule, and the same three nodes run on oneDNN (chosen per node by the plan,
+ * engine/plan_conv.c). Layouts: x [N,Ci,H,W], w [Co,Ci,k,k] (PyTorch), b [Co], v [N,Co],
+ * r [N,Co,OH,OW], y [N,Co,OH,OW] = conv + b + v + r, OH = (H + 2 pad - k) / stride + 1. */
 #include <stdio.h>
 
 #include "graph.h"
@@ -51,16 +52,53 @@ static int conv_infer(const difu_graph *g, const difu_node *n, difu_tshape *out,
     difu_conv2d_desc d = desc_of(x, w, stride);
     int64_t shape[4] = {d.n, d.cout, (d.h + 2 * d.pad - d.k) / d.stride + 1,
                         (d.w + 2 * d.pad - d.k) / d.stride + 1};
+    if (n->src[3] >= 0) {
+        if (difu_check_tensor(g, n->src[3], "channel add", DIFU_F32, 2, msg, len))
+            return 1;
+        const difu_gtensor *v = &g->tensors[n->src[3]];
+        if (v->shape[0] != shape[0] || v->shape[1] != shape[1]) {
+            snprintf(msg, len, "channel add is [%lld, %lld], output is [%lld, %lld, ...]",
+                     (long long)v->shape[0], (long long)v->shape[1], (long long)shape[0],
+                     (long long)shape[1]);
+            return 1;
+        }
+    }
+    if (n->src[4] >= 0) {
+        if (difu_check_tensor(g, n->src[4], "residual", DIFU_F32, 4, msg, len))
+            return 1;
+        const difu_gtensor *r = &g->tensors[n->src[4]];
+        for (int i = 0; i < 4; i++)
+            if (r->shape[i] != shape[i]) {
+                snprintf(msg, len, "residual is [%lld, %lld, %lld, %lld], output is [%lld, %lld, "
+                         "%lld, %lld]", (long long)r->shape[0], (long long)r->shape[1],
+                         (long long)r->shape[2], (long long)r->shape[3], (long long)shape[0],
+                         (long long)shape[1], (long long)shape[2], (long long)shape[3]);
+                return 1;
+            }
+    }
     difu_tshape_set(&out[0], DIFU_F32, 4, shape);
     return 0;
+}
+
+/* The node's fused adds (engine-side pointers; NULL where absent). */
+static difu_conv_epilogue epilogue_of(const difu_exec *x, const difu_node *n)
+{
+    difu_conv_epilogue ep = {n->src[3] >= 0 ? difu_x_f32(x, n->src[3]) : NULL,
+                             n->src[4] >= 0 ? difu_x_f32(x, n->src[4]) : NULL};
+    return ep;
 }
 
 static void conv_run(const difu_exec *x, const difu_node *n, void *scratch, int ith, int nth)
 {
     difu_conv2d_desc d = desc_of(difu_x_t(x, n->src[0]), difu_x_t(x, n->src[1]), n->ip[0]);
-    x->k->conv2d_fwd(x->k, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
-                     n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL, difu_x_f32(x, n->dst[0]),
-                     scratch, ith, nth);
+    const float *in = difu_x_f32(x, n->src[0]), *w = difu_x_f32(x, n->src[1]);
+    const float *b = n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL;
+    if (n->src[3] < 0 && n->src[4] < 0) {
+        x->k->conv2d_fwd(x->k, &d, in, w, b, difu_x_f32(x, n->dst[0]), scratch, ith, nth);
+        return;
+    }
+    difu_conv_epilogue ep = epilogue_of(x, n);
+    difu_conv2d_fwd_epilogue(x->k, &d, in, w, b, &ep, difu_x_f32(x, n->dst[0]), scratch, ith, nth);
 }
 
 /* The input the weight gradient reads. A GroupNorm output (the usual input of a 3x3 conv) is
@@ -90,6 +128,13 @@ static difu_status conv_grad(difu_autodiff *ad, const difu_node *n)
                              src, 2, ip, 4, NULL, 0);
         difu_ad_accumulate(ad, n->src[0], dx);
     }
+    if (n->src[3] >= 0 && difu_ad_needs(ad, n->src[3])) { /* channel add: dy summed per plane */
+        int dv = difu_g_node(ad->g, DIFU_OP_CHANNEL_SUM, difu_ad_name(n, "dv", name, sizeof name),
+                             &dy, 1, NULL, 0, NULL, 0);
+        difu_ad_accumulate(ad, n->src[3], dv);
+    }
+    if (n->src[4] >= 0 && difu_ad_needs(ad, n->src[4])) /* residual: dy itself */
+        difu_ad_accumulate(ad, n->src[4], dy);
     int has_bias = n->src[2] >= 0;
     if (difu_ad_needs(ad, n->src[1]) || (has_bias && difu_ad_needs(ad, n->src[2]))) {
         int x = recompute_input(ad, n);
@@ -108,7 +153,7 @@ static difu_status conv_grad(difu_autodiff *ad, const difu_node *n)
 
 static int conv_missing(const difu_kernels *k) { return !k->conv2d_fwd; }
 
-const difu_op_def difu_op_conv2d = {"conv2d", 3, 1, conv_infer, conv_run, conv_grad, conv_missing};
+const difu_op_def difu_op_conv2d = {"conv2d", 5, 1, conv_infer, conv_run, conv_grad, conv_missing};
 
 /* ---------------------------------------------------------------- backward data: dy, w -> dx */
 
@@ -202,10 +247,18 @@ difu_status difu_conv_node_onednn(difu_engine *e, const difu_exec *x, const difu
                          difu_op_name(n->op));
     difu_conv2d_desc d = difu_conv_problem_desc(&pr);
     switch (n->op) {
-    case DIFU_OP_CONV2D:
-        return difu_onednn_conv2d_forward(e, &d, difu_x_f32(x, n->src[0]), difu_x_f32(x, n->src[1]),
-                                          n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL,
-                                          difu_x_f32(x, n->dst[0]));
+    case DIFU_OP_CONV2D: {
+        float *y = difu_x_f32(x, n->dst[0]);
+        difu_status s = difu_onednn_conv2d_forward(e, &d, difu_x_f32(x, n->src[0]),
+                                                   difu_x_f32(x, n->src[1]),
+                                                   n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL,
+                                                   y);
+        difu_conv_epilogue ep = epilogue_of(x, n);
+        if (s == DIFU_OK && (ep.channel || ep.residual))
+            difu_conv_epilogue_planes(&ep, 0, (int64_t)d.n * d.cout,
+                                      (int64_t)difu_conv2d_out_h(&d) * difu_conv2d_out_w(&d), y);
+        return s;
+    }
     case DIFU_OP_CONV2D_BWD_DATA:
         return difu_onednn_conv2d_backward_data(e, &d, difu_x_f32(x, n->src[0]),
                                                 difu_x_f32(x, n->src[1]), difu_x_f32(x, n->dst[0]));
