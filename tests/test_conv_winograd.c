@@ -25,7 +25,7 @@ typedef struct shape {
 static const shape shapes[] = {
     {1, 16, 16, 7, 7},   {3, 17, 19, 14, 14}, {1, 24, 37, 28, 28}, {3, 16, 33, 9, 13},
     {2, 31, 16, 8, 8},   {1, 256, 20, 7, 9},  {5, 16, 23, 17, 15}, {2, 256, 130, 7, 7},
-    {2, 19, 29, 11, 31},
+    {2, 19, 29, 11, 31}, {2, 16, 16, 16, 16}, /* last: tile rows end on a vector's last lane */
 };
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 
