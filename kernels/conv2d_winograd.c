@@ -69,6 +69,7 @@ enum {
     /* floats per block column after patch: t (36) and o (16), and room so that patch, t and o
      * make the transforms' work area of DIFU_WINO_WORK_PER_COLUMN (conv2d_winograd.h) */
     WORK_AFTER_PATCH = DIFU_WINO_WORK_PER_COLUMN - XI,
+    EPILOGUE_AHEAD = 2, /* output channels ahead that the epilogue fetches its residual rows */
 };
 
 static int round_up_int(int x, int m) { return (x + m - 1) / m * m; }
@@ -247,11 +248,24 @@ static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int ro
 /* ---------------------------------------------------------------- forward driver */
 
 /* The epilogue (kernels.h) on output channel o of the block's runs, right after the output
- * transform wrote them: + channel, then + residual, as difu_conv_epilogue_planes adds them. */
+ * transform wrote them: + channel, then + residual, as difu_conv_epilogue_planes adds them. The
+ * residual was made long before and is read a few rows at a time: its rows of channel
+ * o + EPILOGUE_AHEAD are fetched now. */
 static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
                            const difu_conv_epilogue *ep, float *dst)
 {
     const int64_t hw = (int64_t)g->h * g->w;
+    if (ep->residual && o + EPILOGUE_AHEAD < g->m)
+        for (int ri = 0; ri < nrun; ri++) {
+            const wrun *rn = &runs[ri];
+            const float *res = ep->residual + ((int64_t)rn->img * g->m + o + EPILOGUE_AHEAD) * hw +
+                               4 * rn->tx;
+            for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
+                const float *row = res + (int64_t)(4 * rn->ty + r) * g->w;
+                __builtin_prefetch(row, 0, 3);
+                __builtin_prefetch(row + 4 * rn->len - 1, 0, 3);
+            }
+        }
     for (int ri = 0; ri < nrun; ri++) {
         const wrun *rn = &runs[ri];
         const int64_t plane = (int64_t)rn->img * g->m + o;

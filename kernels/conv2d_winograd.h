@@ -35,6 +35,32 @@ typedef struct difu_wino_bufs {
     float *v, *patch, *t, *o, *line;
 } difu_wino_bufs;
 
+/* Prefetches the rows [4*ty + r0, 4*ty + r0 + nrows) that the runs touch in the planes at
+ * base + img * istride, as one contiguous range per image (a block's runs of one image cover
+ * consecutive tile rows, and an image's rows are contiguous in its plane). */
+static inline void difu_wino_prefetch_planes(const difu_wino_geom *g, const float *base,
+                                             int64_t istride, const difu_wino_run *runs,
+                                             int nrun, int r0, int nrows, int write)
+{
+    for (int ri = 0; ri < nrun;) {
+        int rj = ri;
+        while (rj + 1 < nrun && runs[rj + 1].img == runs[ri].img)
+            rj++;
+        int row0 = 4 * runs[ri].ty + r0, row1 = 4 * runs[rj].ty + r0 + nrows;
+        row0 = row0 < 0 ? 0 : row0;
+        row1 = row1 > g->h ? g->h : row1;
+        const char *s = (const char *)(base + runs[ri].img * istride + (int64_t)row0 * g->w);
+        const char *e = (const char *)(base + runs[ri].img * istride + (int64_t)row1 * g->w);
+        for (; s < e; s += 64) {
+            if (write)
+                __builtin_prefetch(s, 1, 3);
+            else
+                __builtin_prefetch(s, 0, 3);
+        }
+        ri = rj + 1;
+    }
+}
+
 /* The tile transforms (kernels/conv2d_winograd_xform.h), per ISA: input writes V = B^T d B of
  * channels [c0, c1) of the block's tiles [0, cnt) (element (xi, ci, j) at dst + xi*xstride +
  * (j/nr)*pstride + (ci - c0)*cstride + j%nr; columns past cnt zero); output writes output channel

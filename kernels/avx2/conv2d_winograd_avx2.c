@@ -115,31 +115,6 @@ static inline void interleave4(const __m256 y[4], float *l)
     _mm256_storeu_ps(l + 24, _mm256_permute2f128_ps(t26, t37, 0x31));
 }
 
-/* Prefetches the rows [4*ty + r0, 4*ty + r0 + nrows) that the runs touch in the planes at
- * base + img * istride, as one contiguous range per image (a block's runs of one image cover
- * consecutive tile rows, and an image's rows are contiguous in its plane). */
-static void prefetch_planes(const difu_wino_geom *g, const float *base, int64_t istride,
-                            const difu_wino_run *runs, int nrun, int r0, int nrows, int write)
-{
-    for (int ri = 0; ri < nrun;) {
-        int rj = ri;
-        while (rj + 1 < nrun && runs[rj + 1].img == runs[ri].img)
-            rj++;
-        int row0 = 4 * runs[ri].ty + r0, row1 = 4 * runs[rj].ty + r0 + nrows;
-        row0 = row0 < 0 ? 0 : row0;
-        row1 = row1 > g->h ? g->h : row1;
-        const char *s = (const char *)(base + runs[ri].img * istride + (int64_t)row0 * g->w);
-        const char *e = (const char *)(base + runs[ri].img * istride + (int64_t)row1 * g->w);
-        for (; s < e; s += 64) {
-            if (write)
-                __builtin_prefetch(s, 1, 3);
-            else
-                __builtin_prefetch(s, 0, 3);
-        }
-        ri = rj + 1;
-    }
-}
-
 /* ---------------------------------------------------------------- input tiles */
 
 /* Where one channel's rows pass leaves its results: 6 lines of ls floats (tile j's columns at
@@ -255,7 +230,8 @@ void difu_wino_input_avx2(const difu_wino_geom *g, const float *src, const difu_
     input_rows(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
     for (int ci = c0; ci < c1; ci++) {
         if (ci + PREFETCH_CHANNELS < g->c)
-            prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs, nrun, -1, 6, 0);
+            difu_wino_prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs,
+                                      nrun, -1, 6, 0);
         if (ci + 1 < c1)
             input_rows(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
         input_columns(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
@@ -276,7 +252,7 @@ void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstr
     const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
     float *line = p->patch; /* 4 lines of ls; free after the input transform */
     if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
-        prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 4, 1);
+        difu_wino_prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 4, 1);
     const __m256 bias = _mm256_set1_ps(bv);
     for (int q = 0; q < ncols / 8; q++) {
         const float *mq = m + 8 * q;
@@ -327,7 +303,8 @@ void difu_wino_dy_avx2(const difu_wino_geom *g, const float *dy, const difu_wino
     const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
     float *line = p->patch; /* 4 lines of ls: tile j's dy columns at 4j .. 4j + 3 */
     if (co + PREFETCH_CHANNELS < g->m)
-        prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun, 0, 4, 0);
+        difu_wino_prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun,
+                                  0, 4, 0);
     const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
     for (int r = 0; r < 4; r++) {
         float *l = line + r * ls;
