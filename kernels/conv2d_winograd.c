@@ -79,6 +79,7 @@ typedef struct wparts {
     difu_wino_bufs b; /* this thread's transform buffers */
     float *m, *shared;
     float *half; /* backward-weights: the second half's dweight, in thread 0's scratch */
+    int64_t *next_block; /* forward: the next tile block to take, in thread 0's scratch */
     float *tbw; /* backward-weights: one channel panel's transformed tiles */
     float *own; /* this thread's part after its private one (backward-weights: dU) */
     wrun *runs;
@@ -103,7 +104,7 @@ static size_t private_floats(const difu_gemm_ukernel *u)
 
 size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u)
 {
-    return (private_floats(u) + SHARED_FLOATS + HALF_FLOATS) * sizeof(float) + 128;
+    return (private_floats(u) + SHARED_FLOATS + HALF_FLOATS) * sizeof(float) + 64 + 128;
 }
 
 int difu_winograd_fits(const difu_conv2d_desc *d)
@@ -157,6 +158,7 @@ static wparts split_scratch(const difu_kernels *k, void *scratch, int ith, const
     float *t0 = (float *)(((uintptr_t)team + 63) & ~(uintptr_t)63);
     p.shared = t0 + private_floats(u);
     p.half = p.shared + SHARED_FLOATS;
+    p.next_block = (int64_t *)(void *)(p.half + HALF_FLOATS);
     return p;
 }
 
@@ -299,14 +301,17 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
     const int mp = round_up_int(g->m, mr);
     const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
     const int64_t nblocks = (g->tiles + nbp - 1) / nbp;
-    const int64_t b0 = nblocks * ith / nth, b1 = nblocks * (ith + 1) / nth;
     for (int ch = 0; ch < g->nchunks; ch++) {
         int o_first = ch * g->mchunk, rows = mp - o_first < g->mchunk ? mp - o_first : g->mchunk;
+        if (ith == 0) /* the previous chunk's last barrier is behind every thread */
+            __atomic_store_n(p.next_block, 0, __ATOMIC_RELAXED);
         transform_weights(g, s, o_first, rows, p.shared, p.b.v, ith, nth);
         if (nth > 1) {
 #pragma omp barrier
         }
-        for (int64_t b = b0; b < b1; b++) {
+        /* blocks are taken one at a time from a shared counter: a block's outputs do not depend
+         * on the thread that computes it, and a thread slowed by anything takes fewer */
+        for (int64_t b; (b = __atomic_fetch_add(p.next_block, 1, __ATOMIC_RELAXED)) < nblocks;) {
             int64_t t0 = b * nbp;
             int cnt = g->tiles - t0 < nbp ? (int)(g->tiles - t0) : nbp;
             int nrun = make_runs(g, t0, cnt, p.runs), npu = (cnt + nr - 1) / nr;
