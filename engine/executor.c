@@ -119,6 +119,48 @@ difu_status difu_graph_run(difu_engine *e, difu_plan *p)
     return run_graph(e, p, NULL);
 }
 
+/* Whether every node of p is native and every bound tensor is in place. */
+static int runs_alone(const difu_plan *p)
+{
+    const difu_graph *g = p->g;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (p->onednn[i])
+            return 0;
+    for (int t = 0; t < g->n_tensors; t++)
+        if (!p->ptr[t] && (p->first[t] >= 0 || p->last[t] >= 0) &&
+            g->tensors[t].kind != DIFU_T_ACT)
+            return 0;
+    return 1;
+}
+
+difu_status difu_graph_run_parts(difu_engine *e, difu_plan *const *plans, int count)
+{
+    int alone = count == e->threads && count > 1;
+    for (int i = 0; alone && i < count; i++)
+        alone = runs_alone(plans[i]);
+    int short_team = 0;
+    if (alone) {
+#pragma omp parallel num_threads(count)
+        {
+            int ith = omp_get_thread_num();
+            if (omp_get_num_threads() != count) {
+                if (ith == 0)
+                    short_team = 1;
+            } else {
+                const difu_plan *p = plans[ith];
+                difu_exec x = {p->g, &e->kernels, p->ptr};
+                run_nodes(&x, p, 0, p->g->n_nodes, difu_thread_scratch(e, ith), 0, 1, NULL);
+            }
+        }
+    }
+    for (int i = 0; (!alone || short_team) && i < count; i++) { /* one after another, teamed */
+        difu_status s = difu_graph_run(e, plans[i]);
+        if (s != DIFU_OK)
+            return s;
+    }
+    return DIFU_OK;
+}
+
 difu_status difu_graph_run_checked(difu_engine *e, difu_plan *p, difu_anomaly *found)
 {
     found->node = found->dst = -1;

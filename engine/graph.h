@@ -283,6 +283,11 @@ struct difu_exec {
  * threads, the oneDNN nodes (p->onednn) between those regions, from the calling thread (oneDNN
  * opens its own). No allocation beyond oneDNN's first call for a problem. */
 difu_status difu_graph_run(difu_engine *e, difu_plan *p);
+/* Runs `count` independent plans (the parts of a split batch) at once, plan i on thread i alone,
+ * when count is the engine's thread count and every node is native; else one after another with
+ * difu_graph_run. Each plan gives the bits difu_graph_run gives it (kernels run with nth = 1 on
+ * their thread's scratch). */
+difu_status difu_graph_run_parts(difu_engine *e, difu_plan *const *plans, int count);
 /* Runs the graph node by node, adding each node's wall time (seconds) to seconds[node]. For
  * profiling: slower than difu_graph_run. */
 difu_status difu_graph_profile(difu_engine *e, difu_plan *p, double *seconds);

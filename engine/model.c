@@ -35,6 +35,8 @@ struct difu_model {
     size_t block_bytes;
     difu_arena param_block, grad_block;
     runner fwd, train;
+    runner *parts; /* the forward split across the threads (forward_parts), nparts of them */
+    int nparts;
     int64_t *null_labels; /* [n] of the null class, for y == NULL */
     int null_n;
     double flops;
@@ -180,6 +182,9 @@ void difu_model_destroy(difu_model *m)
         return;
     runner_free(&m->fwd);
     runner_free(&m->train);
+    for (int i = 0; i < m->nparts; i++)
+        runner_free(&m->parts[i]);
+    free(m->parts);
     difu_arena_free(&m->param_block);
     difu_arena_free(&m->grad_block);
     free(m->params);
@@ -443,8 +448,8 @@ static difu_status check_batch(difu_model *m, int n, const float *x, const int64
     return DIFU_OK;
 }
 
-static difu_status run(difu_model *m, runner *r, const float *x, const int64_t *t,
-                       const int64_t *labels, const float *target)
+static void bind(difu_model *m, runner *r, const float *x, const int64_t *t,
+                 const int64_t *labels, const float *target)
 {
     void *inputs[8] = {NULL};
     const difu_gtensor *tt = r->g->tensors;
@@ -457,9 +462,66 @@ static difu_status run(difu_model *m, runner *r, const float *x, const int64_t *
     if (r->io.key >= 0)
         inputs[tt[r->io.key].input_slot] = m->dropout_key;
     difu_plan_bind(r->p, m->param_block.base, m->grad_block.base, inputs);
+}
+
+static difu_status run(difu_model *m, runner *r, const float *x, const int64_t *t,
+                       const int64_t *labels, const float *target)
+{
+    bind(m, r, x, t, labels, target);
     if (r == &m->train && m->detect_anomaly)
         return difu_graph_run_checked(m->e, r->p, &m->anomaly);
     return difu_graph_run(m->e, r->p);
+}
+
+/* Batch-level parallelism for the forward: with T threads, native convolutions and at least
+ * MIN_PER_PART images per thread, the batch is cut into T contiguous parts, each planned for its
+ * size and run by one thread alone (difu_graph_run_parts): no barrier between nodes, no node
+ * split too thin. An image's forward does not depend on the rest of its batch, so the outputs are
+ * the bits of the whole-batch run. */
+enum { MIN_PER_PART = 2, MAX_PARTS = 64 };
+
+static int forward_parts_count(const difu_model *m, int n)
+{
+    int threads = difu_engine_threads(m->e);
+    if (threads < 2 || threads > MAX_PARTS || n < MIN_PER_PART * threads ||
+        difu_engine_conv_backend(m->e) != DIFU_CONV_NATIVE)
+        return 0;
+    return threads;
+}
+
+static difu_status forward_parts(difu_model *m, int n, int parts, const float *x, const int64_t *t,
+                                 const int64_t *labels, float *eps)
+{
+    if (m->nparts != parts) {
+        for (int i = 0; i < m->nparts; i++)
+            runner_free(&m->parts[i]);
+        free(m->parts);
+        m->nparts = 0;
+        m->parts = calloc((size_t)parts, sizeof *m->parts);
+        if (!m->parts)
+            return difu_fail(m->e, DIFU_ERR_NO_MEMORY, "model: out of memory");
+        m->nparts = parts;
+    }
+    const int64_t per = (int64_t)m->cfg.in_ch * m->cfg.img_size * m->cfg.img_size;
+    difu_plan *plans[MAX_PARTS];
+    for (int i = 0; i < parts; i++) {
+        int n0 = (int)((int64_t)n * i / parts), ni = (int)((int64_t)n * (i + 1) / parts) - n0;
+        difu_status s = runner_get(m, &m->parts[i], ni, 0);
+        if (s != DIFU_OK)
+            return s;
+        bind(m, &m->parts[i], x + n0 * per, t + n0, labels ? labels + n0 : NULL, NULL);
+        plans[i] = m->parts[i].p;
+    }
+    difu_status s = difu_graph_run_parts(m->e, plans, parts);
+    if (s != DIFU_OK)
+        return s;
+    for (int i = 0; i < parts; i++) {
+        const runner *r = &m->parts[i];
+        int n0 = (int)((int64_t)n * i / parts);
+        const difu_gtensor *et = &r->g->tensors[r->io.eps];
+        memcpy(eps + n0 * per, r->p->ptr[r->io.eps], difu_gtensor_bytes(et));
+    }
+    return DIFU_OK;
 }
 
 difu_status difu_model_forward(difu_model *m, int n, const float *x, const int64_t *t,
@@ -469,6 +531,9 @@ difu_status difu_model_forward(difu_model *m, int n, const float *x, const int64
     difu_status s = check_batch(m, n, x, t, y, &labels);
     if (s == DIFU_OK && !eps)
         s = difu_fail(m->e, DIFU_ERR_INVALID_ARG, "model forward: eps is required");
+    int parts = forward_parts_count(m, n);
+    if (s == DIFU_OK && parts)
+        return forward_parts(m, n, parts, x, t, labels, eps);
     if (s == DIFU_OK)
         s = runner_get(m, &m->fwd, n, 0);
     if (s == DIFU_OK)
