@@ -6,22 +6,26 @@
 #include "conv2d_winograd.h"
 #include "gemm_conv.h"
 
+void difu_conv_epilogue_span(const difu_conv_epilogue *ep, int64_t plane, int64_t at,
+                             int64_t count, float *y)
+{
+    if (ep->channel) {
+        const float v = ep->channel[plane];
+        for (int64_t i = 0; i < count; i++)
+            y[i] += v;
+    }
+    if (ep->residual) {
+        const float *r = ep->residual + at;
+        for (int64_t i = 0; i < count; i++)
+            y[i] += r[i];
+    }
+}
+
 void difu_conv_epilogue_planes(const difu_conv_epilogue *ep, int64_t p0, int64_t p1,
                                int64_t ohw, float *y)
 {
-    for (int64_t p = p0; p < p1; p++) {
-        float *yp = y + p * ohw;
-        if (ep->channel) {
-            const float v = ep->channel[p];
-            for (int64_t i = 0; i < ohw; i++)
-                yp[i] += v;
-        }
-        if (ep->residual) {
-            const float *r = ep->residual + p * ohw;
-            for (int64_t i = 0; i < ohw; i++)
-                yp[i] += r[i];
-        }
-    }
+    for (int64_t p = p0; p < p1; p++)
+        difu_conv_epilogue_span(ep, p, p * ohw, ohw, y + p * ohw);
 }
 
 void difu_conv2d_fwd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,

@@ -6,10 +6,10 @@
  * Tiles: an h x w image has ceil(h/4) x ceil(w/4) tiles; the last row and column of tiles may
  * reach past the image (zero input, outputs dropped). All tiles of the batch are numbered
  * image-major and processed in blocks of nbp tiles (a multiple of nr, 64 or fewer for many
- * channels); forward and backward-data split the blocks among threads in contiguous ranges,
- * backward-weights the output channels (and, for a small dweight, the batch in two fixed
- * halves). The transforms run with lanes over a block's tiles (conv2d_winograd_xform.h, built
- * per ISA).
+ * channels); forward and backward-data hand the blocks to threads one at a time from a shared
+ * counter, backward-weights splits the output channels (and, for a small dweight, the batch in
+ * two fixed halves). The transforms run with lanes over a block's tiles
+ * (conv2d_winograd_xform.h, built per ISA).
  *
  * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; 36
  *   GEMMs M[xi] = U[xi] V[xi] (k = channels, summed in channel order inside the micro-kernel);
@@ -250,7 +250,7 @@ static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int ro
 /* ---------------------------------------------------------------- forward driver */
 
 /* The epilogue (kernels.h) on output channel o of the block's runs, right after the output
- * transform wrote them: + channel, then + residual, as difu_conv_epilogue_planes adds them. The
+ * transform wrote them, a row span at a time (difu_conv_epilogue_span). The
  * residual was made long before and is read a few rows at a time: its rows of channel
  * o + EPILOGUE_AHEAD are fetched now. */
 static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
@@ -274,17 +274,7 @@ static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
         const int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
         for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
             const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
-            float *y = dst + at;
-            if (ep->channel) {
-                const float v = ep->channel[plane];
-                for (int i = 0; i < n4; i++)
-                    y[i] += v;
-            }
-            if (ep->residual) {
-                const float *res = ep->residual + at;
-                for (int i = 0; i < n4; i++)
-                    y[i] += res[i];
-            }
+            difu_conv_epilogue_span(ep, plane, at, n4, dst + at);
         }
     }
 }
@@ -350,10 +340,8 @@ void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, 
                               const float *weight, const float *bias, float *y, void *scratch,
                               int ith, int nth)
 {
-    wgeom g;
-    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
-    wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
-    wino_run(k, &g, &s, x, bias, NULL, y, scratch, ith, nth);
+    const difu_conv_epilogue none = {NULL, NULL};
+    difu_conv2d_fwd_winograd_epilogue(k, d, x, weight, bias, &none, y, scratch, ith, nth);
 }
 
 void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,
@@ -407,32 +395,30 @@ static void transform_dw(const float *du, int64_t xs, float *dw)
  * chunk's rows, transposed into the micro-kernel's k-major panels (k = tiles), then 36 GEMMs
  * accumulate into dU. */
 static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
-                               const wgeom *gp, const wparts *pp, const float *x, const float *dy,
+                               const wgeom *g, const wparts *p, const float *x, const float *dy,
                                int64_t b0, int64_t b1, int q0, int q1, float *out)
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
     const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
-    wgeom g = *gp;
-    wparts p = *pp;
-    const int mr = g.mr, nr = g.nr, nbp = g.nbp, cin = d->cin, cout = d->cout;
+    const int mr = g->mr, nr = g->nr, nbp = g->nbp, cin = d->cin, cout = d->cout;
     const int cpan = (cin + nr - 1) / nr, cinp = cpan * nr;
     int maxrows = (int)((SHARED_FLOATS / XI - XPAD) / cinp) / mr * mr;
-    if (maxrows > g.mcb)
-        maxrows = g.mcb;
+    if (maxrows > g->mcb)
+        maxrows = g->mcb;
     const int64_t vbs = (int64_t)cpan * nbp * nr + XPAD;      /* V plane stride */
     const int64_t dms = (int64_t)maxrows * nbp + XPAD;        /* dM plane stride */
     const int64_t dus = (int64_t)maxrows * cinp + XPAD;       /* dU plane stride */
     const int64_t ts = (int64_t)nr * nbp + XPAD;              /* tbw plane stride */
-    float *vb = p.b.v, *dm = p.m, *du = p.own, *tb = p.tbw;
+    float *vb = p->b.v, *dm = p->m, *du = p->own, *tb = p->tbw;
     for (int r0 = q0 * mr; r0 < q1 * mr; r0 += maxrows) {
         int rows = q1 * mr - r0 < maxrows ? q1 * mr - r0 : maxrows;
         for (int64_t b = b0; b < b1; b++) {
             int64_t t0 = b * nbp;
-            int cnt = g.tiles - t0 < nbp ? (int)(g.tiles - t0) : nbp;
-            int nrun = make_runs(&g, t0, cnt, p.runs);
+            int cnt = g->tiles - t0 < nbp ? (int)(g->tiles - t0) : nbp;
+            int nrun = make_runs(g, t0, cnt, p->runs);
             for (int cp = 0; cp < cpan; cp++) { /* V[xi][cp][t][ci % nr] */
                 int c0 = cp * nr, c1 = cin - c0 < nr ? cin : c0 + nr;
-                xf->input(&g, x, p.runs, nrun, cnt, c0, c1, tb, ts, nr, nbp, &p.b);
+                xf->input(g, x, p->runs, nrun, cnt, c0, c1, tb, ts, nr, nbp, &p->b);
                 for (int xi = 0; xi < XI; xi++) {
                     float *dst = vb + xi * vbs + (int64_t)cp * nbp * nr;
                     xf->transpose(c1 - c0, cnt, tb + xi * ts, nbp, dst, nr);
@@ -445,7 +431,7 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
                 for (int i = 0; i < mr; i++) {
                     int co = r0 + qp * mr + i;
                     if (co < cout)
-                        xf->dy(&g, dy, p.runs, nrun, cnt, co, tb + (int64_t)i * nbp, ts, &p.b);
+                        xf->dy(g, dy, p->runs, nrun, cnt, co, tb + (int64_t)i * nbp, ts, &p->b);
                     else
                         for (int xi = 0; xi < XI; xi++)
                             memset(tb + xi * ts + (int64_t)i * nbp, 0, sizeof(float) * (size_t)cnt);

@@ -137,6 +137,11 @@ void difu_conv2d_fwd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d, 
 /* y += the epilogue, over planes [p0, p1) of y [n, cout, oh, ow] (ohw points each). */
 void difu_conv_epilogue_planes(const difu_conv_epilogue *ep, int64_t p0, int64_t p1,
                                int64_t ohw, float *y);
+/* y[i] += channel[plane], then += residual[at + i], for i < count: the epilogue on a span of
+ * output plane `plane` starting at element `at` of the output (y points there). Every path adds
+ * through it, so fused and separate adds give the same bits. */
+void difu_conv_epilogue_span(const difu_conv_epilogue *ep, int64_t plane, int64_t at,
+                             int64_t count, float *y);
 
 /* ---------------------------------------------------------------- range kernels */
 
