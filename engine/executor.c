@@ -84,15 +84,26 @@ static void run_segment(difu_engine *e, const difu_exec *x, const difu_plan *p, 
         run_nodes(x, p, begin, end, difu_thread_scratch(e, 0), 0, 1, check);
 }
 
+/* The first tensor the plan reads or writes that is not bound (not in the arena and given no
+ * buffer), or -1. */
+static int unbound_tensor(const difu_plan *p)
+{
+    const difu_graph *g = p->g;
+    for (int t = 0; t < g->n_tensors; t++)
+        if (!p->ptr[t] && (p->first[t] >= 0 || p->last[t] >= 0) &&
+            g->tensors[t].kind != DIFU_T_ACT)
+            return t;
+    return -1;
+}
+
 static difu_status run_graph(difu_engine *e, difu_plan *p, difu_anomaly *check)
 {
     const difu_graph *g = p->g;
     difu_exec x = {g, &e->kernels, p->ptr};
-    for (int t = 0; t < g->n_tensors; t++)
-        if (!p->ptr[t] && (p->first[t] >= 0 || p->last[t] >= 0) &&
-            g->tensors[t].kind != DIFU_T_ACT)
-            return difu_fail(e, DIFU_ERR_INVALID_ARG, "run: tensor '%s' (%s) is not bound",
-                             g->tensors[t].name, difu_tkind_name(g->tensors[t].kind));
+    int t = unbound_tensor(p);
+    if (t >= 0)
+        return difu_fail(e, DIFU_ERR_INVALID_ARG, "run: tensor '%s' (%s) is not bound",
+                         g->tensors[t].name, difu_tkind_name(g->tensors[t].kind));
     for (int i = 0; i < g->n_nodes;) {
         if (p->onednn[i]) {
             difu_status s = difu_conv_node_onednn(e, &x, &g->nodes[i]);
@@ -119,18 +130,14 @@ difu_status difu_graph_run(difu_engine *e, difu_plan *p)
     return run_graph(e, p, NULL);
 }
 
-/* Whether every node of p is native and every bound tensor is in place. */
+/* Whether every node of p is native and every tensor it needs is bound (else difu_graph_run,
+ * which reports what is missing, takes it). */
 static int runs_alone(const difu_plan *p)
 {
-    const difu_graph *g = p->g;
-    for (int i = 0; i < g->n_nodes; i++)
+    for (int i = 0; i < p->g->n_nodes; i++)
         if (p->onednn[i])
             return 0;
-    for (int t = 0; t < g->n_tensors; t++)
-        if (!p->ptr[t] && (p->first[t] >= 0 || p->last[t] >= 0) &&
-            g->tensors[t].kind != DIFU_T_ACT)
-            return 0;
-    return 1;
+    return unbound_tensor(p) < 0;
 }
 
 difu_status difu_graph_run_parts(difu_engine *e, difu_plan *const *plans, int count)
