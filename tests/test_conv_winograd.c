@@ -64,25 +64,6 @@ static void run_all(difu_engine *e, const difu_conv2d_desc *d, bufs *B)
                  difu_engine_last_error(e));
 }
 
-/* Fails unless max |got - want| <= TOL * max |want|; names the worst element. */
-static void assert_near(const char *what, const float *got, const float *want, size_t n)
-{
-    double big = 0, worst = -1;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(want[i]) > big)
-            big = fabs(want[i]);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (!(e <= worst)) /* NaN counts as worst */
-            worst = e, at = i;
-    }
-    cr_assert(worst <= TOL * big,
-              "%s: largest difference %.3g (%.3g of the largest magnitude %.4g) at [%zu]: got "
-              "%.8g, want %.8g",
-              what, worst, worst / big, big, at, (double)got[at], (double)want[at]);
-}
-
 static void check_shape(const shape *s, uint64_t seed)
 {
     difu_conv2d_desc d = {s->n, s->cin, s->h, s->w, s->cout, 3, 1, 1};
@@ -111,14 +92,14 @@ static void check_shape(const shape *s, uint64_t seed)
             char what[160];
             snprintf(what, sizeof what, "fwd %s threads %d n=%d cin=%d cout=%d h=%d w=%d",
                      difu_isa_name(isas[v]), th, d.n, d.cin, d.cout, d.h, d.w);
-            assert_near(what, B->y, W.y, B->ny);
+            tu_assert_close_to_largest(what, B->y, W.y, (int64_t)B->ny, TOL);
             char part[200];
             snprintf(part, sizeof part, "bwd_data %s", what + 4);
-            assert_near(part, B->dx, W.dx, B->nx);
+            tu_assert_close_to_largest(part, B->dx, W.dx, (int64_t)B->nx, TOL);
             snprintf(part, sizeof part, "bwd_weights %s", what + 4);
-            assert_near(part, B->dw, W.dw, B->nw);
+            tu_assert_close_to_largest(part, B->dw, W.dw, (int64_t)B->nw, TOL);
             snprintf(part, sizeof part, "dbias %s", what + 4);
-            assert_near(part, B->db, W.db, (size_t)d.cout);
+            tu_assert_close_to_largest(part, B->db, W.db, d.cout, TOL);
             if (th > 1) {
                 cr_assert(memcmp(B->y, T[0].y, B->ny * 4) == 0, "fwd 1 vs %d threads: %s", th,
                           what);
