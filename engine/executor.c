@@ -99,7 +99,7 @@ static int unbound_tensor(const difu_plan *p)
 static difu_status run_graph(difu_engine *e, difu_plan *p, difu_anomaly *check)
 {
     const difu_graph *g = p->g;
-    difu_exec x = {g, &e->kernels, p->ptr};
+    difu_exec x = {g, &e->kernels, p->ptr, p->wino_u};
     int t = unbound_tensor(p);
     if (t >= 0)
         return difu_fail(e, DIFU_ERR_INVALID_ARG, "run: tensor '%s' (%s) is not bound",
@@ -155,7 +155,7 @@ difu_status difu_graph_run_parts(difu_engine *e, difu_plan *const *plans, int co
                     short_team = 1;
             } else {
                 const difu_plan *p = plans[ith];
-                difu_exec x = {p->g, &e->kernels, p->ptr};
+                difu_exec x = {p->g, &e->kernels, p->ptr, p->wino_u};
                 run_nodes(&x, p, 0, p->g->n_nodes, difu_thread_scratch(e, ith), 0, 1, NULL);
             }
         }
@@ -180,7 +180,7 @@ difu_status difu_graph_run_checked(difu_engine *e, difu_plan *p, difu_anomaly *f
  * time in seconds to seconds[node]. For profiling only: slower than difu_graph_run. */
 difu_status difu_graph_profile(difu_engine *e, difu_plan *p, double *seconds)
 {
-    difu_exec x = {p->g, &e->kernels, p->ptr};
+    difu_exec x = {p->g, &e->kernels, p->ptr, p->wino_u};
     for (int i = 0; i < p->g->n_nodes; i++) {
         double t0 = omp_get_wtime();
         if (p->onednn[i]) {

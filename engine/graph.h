@@ -251,6 +251,7 @@ typedef struct difu_plan {
     void **ptr;          /* per tensor data pointer (after difu_plan_bind) */
     unsigned char *barrier; /* per node: 1 when a barrier must follow it */
     unsigned char *onednn;  /* per node: 1 when the conv node runs on oneDNN (engine/plan_conv.c) */
+    const float **wino_u;   /* per tensor or NULL: a weight's Winograd form (engine/wino_cache.c) */
 } difu_plan;
 
 /* Places every ACT tensor by liveness (best fit, DIFU_GRAPH_ALIGN aligned) and, with allocate,
@@ -277,6 +278,7 @@ struct difu_exec {
     const difu_graph *g;
     const difu_kernels *k;
     void *const *ptr;
+    const float *const *wino_u; /* the plan's wino_u (may be NULL) */
 };
 
 /* Runs every node in order: each run of native nodes inside one OpenMP region of e->threads

@@ -8,6 +8,7 @@
 
 #include "model_internal.h"
 #include "unet.h"
+#include "wino_cache.h"
 
 typedef struct model_param {
     char name[DIFU_NAME_LEN];
@@ -43,6 +44,7 @@ struct difu_model {
     int64_t dropout_key[2]; /* (seed, step) of the dropout masks */
     int detect_anomaly;     /* forward_backward runs checked */
     difu_anomaly anomaly;   /* what the last checked run found */
+    difu_wino_cache wino;   /* the forward's 3x3 weights in Winograd form, kept between forwards */
 };
 
 /* ---------------------------------------------------------------- configs */
@@ -185,6 +187,7 @@ void difu_model_destroy(difu_model *m)
     for (int i = 0; i < m->nparts; i++)
         runner_free(&m->parts[i]);
     free(m->parts);
+    difu_wino_cache_free(&m->wino);
     difu_arena_free(&m->param_block);
     difu_arena_free(&m->grad_block);
     free(m->params);
@@ -236,6 +239,7 @@ difu_status difu_model_create(difu_engine *e, const difu_model_config *cfg, uint
     m->e = e;
     m->cfg = *cfg;
     m->anomaly.node = -1;
+    difu_wino_cache_init(&m->wino);
     for (int t = 0; t < g->n_tensors; t++)
         m->n_params += g->tensors[t].kind == DIFU_T_PARAM;
     m->params = calloc((size_t)m->n_params, sizeof *m->params);
@@ -512,7 +516,9 @@ static difu_status forward_parts(difu_model *m, int n, int parts, const float *x
         bind(m, &m->parts[i], x + n0 * per, t + n0, labels ? labels + n0 : NULL, NULL);
         plans[i] = m->parts[i].p;
     }
-    difu_status s = difu_graph_run_parts(m->e, plans, parts);
+    difu_status s = difu_wino_cache_prepare(m->e, &m->wino, plans, parts, m->param_block.base);
+    if (s == DIFU_OK)
+        s = difu_graph_run_parts(m->e, plans, parts);
     if (s != DIFU_OK)
         return s;
     for (int i = 0; i < parts; i++) {
@@ -536,6 +542,8 @@ difu_status difu_model_forward(difu_model *m, int n, const float *x, const int64
         return forward_parts(m, n, parts, x, t, labels, eps);
     if (s == DIFU_OK)
         s = runner_get(m, &m->fwd, n, 0);
+    if (s == DIFU_OK)
+        s = difu_wino_cache_prepare(m->e, &m->wino, &m->fwd.p, 1, m->param_block.base);
     if (s == DIFU_OK)
         s = run(m, &m->fwd, x, t, labels, NULL);
     if (s != DIFU_OK)

@@ -87,7 +87,7 @@ static difu_status time_node(difu_engine *e, const difu_plan *p, const difu_node
     memset(tmp, 0, sizeof tmp);
     int ntmp = 0;
     difu_status s = bind_node(e, p, n, ptr, tmp, &ntmp);
-    difu_exec x = {p->g, &e->kernels, ptr};
+    difu_exec x = {p->g, &e->kernels, ptr, NULL};
     double native[CHOICE_REPS], onednn[CHOICE_REPS];
     int onednn_ok = 1;
     for (int r = -1; r < CHOICE_REPS && s == DIFU_OK; r++) {

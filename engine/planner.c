@@ -219,6 +219,7 @@ void difu_plan_free(difu_plan *p)
     free(p->ptr);
     free(p->barrier);
     free(p->onednn);
+    free(p->wino_u);
     free(p);
 }
 

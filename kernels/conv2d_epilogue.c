@@ -29,13 +29,14 @@ void difu_conv_epilogue_planes(const difu_conv_epilogue *ep, int64_t p0, int64_t
 }
 
 void difu_conv2d_fwd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
-                              const float *weight, const float *bias,
+                              const float *weight, const float *wino_u, const float *bias,
                               const difu_conv_epilogue *ep, float *y, void *scratch, int ith,
                               int nth)
 {
     /* the shifted driver sends exactly the shapes difu_winograd_fits accepts to Winograd */
     if (k->conv2d_fwd == difu_conv2d_fwd_shift && difu_winograd_fits(d)) {
-        difu_conv2d_fwd_winograd_epilogue(k, d, x, weight, bias, ep, y, scratch, ith, nth);
+        difu_conv2d_fwd_winograd_epilogue(k, d, x, weight, wino_u, bias, ep, y, scratch, ith,
+                                          nth);
         return;
     }
     k->conv2d_fwd(k, d, x, weight, bias, y, scratch, ith, nth);

@@ -281,9 +281,9 @@ static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
 
 /* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias),
  * then the epilogue ep (NULL: none). */
-static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const float *src,
-                     const float *bias, const difu_conv_epilogue *ep, float *dst, void *scratch,
-                     int ith, int nth)
+static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const float *pre,
+                     const float *src, const float *bias, const difu_conv_epilogue *ep, float *dst,
+                     void *scratch, int ith, int nth)
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
     wparts p = split_scratch(k, scratch, ith, g);
@@ -291,12 +291,16 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
     const int mp = round_up_int(g->m, mr);
     const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
     const int64_t nblocks = (g->tiles + nbp - 1) / nbp;
-    for (int ch = 0; ch < g->nchunks; ch++) {
-        int o_first = ch * g->mchunk, rows = mp - o_first < g->mchunk ? mp - o_first : g->mchunk;
+    /* pre: all rows' U made before (difu_winograd_transform_weights), one chunk */
+    const int nchunks = pre ? 1 : g->nchunks, mchunk = pre ? mp : g->mchunk;
+    const float *U = pre ? pre : p.shared;
+    for (int ch = 0; ch < nchunks; ch++) {
+        int o_first = ch * mchunk, rows = mp - o_first < mchunk ? mp - o_first : mchunk;
         if (ith == 0) /* the previous chunk's last barrier is behind every thread */
             __atomic_store_n(p.next_block, 0, __ATOMIC_RELAXED);
-        transform_weights(g, s, o_first, rows, p.shared, p.b.v, ith, nth);
-        if (nth > 1) {
+        if (!pre)
+            transform_weights(g, s, o_first, rows, p.shared, p.b.v, ith, nth);
+        if (nth > 1) { /* the counter reset (and the shared weights) before any block is taken */
 #pragma omp barrier
         }
         /* blocks are taken one at a time from a shared counter: a block's outputs do not depend
@@ -310,7 +314,7 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
             for (int mb = 0; mb < rows; mb += g->mcb) {
                 int mrows = rows - mb < g->mcb ? rows - mb : g->mcb;
                 for (int xi = 0; xi < XI; xi++) {
-                    const float *ux = p.shared + ((int64_t)xi * rows + mb) * c;
+                    const float *ux = U + ((int64_t)xi * rows + mb) * c;
                     const float *vx = p.b.v + xi * g->vstride;
                     float *mx = p.m + xi * g->mstride;
                     for (int pan = 0; pan < npu; pan++)
@@ -341,18 +345,35 @@ void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, 
                               int ith, int nth)
 {
     const difu_conv_epilogue none = {NULL, NULL};
-    difu_conv2d_fwd_winograd_epilogue(k, d, x, weight, bias, &none, y, scratch, ith, nth);
+    difu_conv2d_fwd_winograd_epilogue(k, d, x, weight, NULL, bias, &none, y, scratch, ith, nth);
 }
 
 void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,
-                                       const float *x, const float *weight, const float *bias,
-                                       const difu_conv_epilogue *ep, float *y, void *scratch,
-                                       int ith, int nth)
+                                       const float *x, const float *weight, const float *wino_u,
+                                       const float *bias, const difu_conv_epilogue *ep, float *y,
+                                       void *scratch, int ith, int nth)
 {
     wgeom g;
     wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
     wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
-    wino_run(k, &g, &s, x, bias, ep->channel || ep->residual ? ep : NULL, y, scratch, ith, nth);
+    wino_run(k, &g, &s, wino_u, x, bias, ep->channel || ep->residual ? ep : NULL, y, scratch, ith,
+             nth);
+}
+
+size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int cin, int cout)
+{
+    return (size_t)XI * (size_t)cin * (size_t)round_up_int(cout, u->mr);
+}
+
+void difu_winograd_transform_weights(const difu_kernels *k, const difu_conv2d_desc *d,
+                                     const float *weight, float *u, void *scratch, int ith,
+                                     int nth)
+{
+    wgeom g;
+    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
+    wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
+    wparts p = split_scratch(k, scratch, ith, &g);
+    transform_weights(&g, &s, 0, round_up_int(d->cout, g.mr), u, p.b.v, ith, nth);
 }
 
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
@@ -363,7 +384,7 @@ void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc
     wgeom_init(&g, &k->gemm_ukernel, d->n, d->cout, d->cin, d->h, d->w);
     /* g'[ci][co] = g[co][ci] flipped: row o = ci at weight + ci*9, k index co at co*cin*9 */
     wsrc s = {weight, 9, (int64_t)d->cin * 9, 1};
-    wino_run(k, &g, &s, dy, NULL, NULL, dx, scratch, ith, nth);
+    wino_run(k, &g, &s, NULL, dy, NULL, NULL, dx, scratch, ith, nth);
 }
 
 /* ---------------------------------------------------------------- backward-weights */

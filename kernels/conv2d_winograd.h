@@ -103,11 +103,22 @@ size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u);
 void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *scratch,
                               int ith, int nth);
-/* The forward plus the epilogue ep (kernels.h), added per block after the output transform. */
+/* The forward plus the epilogue ep (kernels.h), added per block after the output transform.
+ * wino_u: the weights already transformed (difu_winograd_transform_weights, same kernels), or
+ * NULL to transform them here; the same bits either way. */
 void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,
-                                       const float *x, const float *weight, const float *bias,
-                                       const difu_conv_epilogue *ep, float *y, void *scratch,
-                                       int ith, int nth);
+                                       const float *x, const float *weight, const float *wino_u,
+                                       const float *bias, const difu_conv_epilogue *ep, float *y,
+                                       void *scratch, int ith, int nth);
+
+/* Floats of a convolution's transformed weights (36 x cin x cout rounded up to mr). */
+size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int cin, int cout);
+/* u = the forward's transformed weights of `weight` [cout, cin, 3, 3], for a shape
+ * difu_winograd_fits accepts. A team kernel without a barrier: thread ith of nth writes its share
+ * of u, which is whole after every thread returned. Runs on the thread's own scratch only. */
+void difu_winograd_transform_weights(const difu_kernels *k, const difu_conv2d_desc *d,
+                                     const float *weight, float *u, void *scratch, int ith,
+                                     int nth);
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,
                                    const float *dy, const float *weight, float *dx,
                                    void *scratch, int ith, int nth);

@@ -129,9 +129,10 @@ void difu_conv2d_bwd_weights_shift(const difu_kernels *k, const difu_conv2d_desc
 size_t difu_gemm_scratch_bytes(const difu_gemm_ukernel *u);
 /* The table's forward convolution followed by the epilogue ep (kernels/conv2d_epilogue.c): fused
  * into the Winograd output transform where the table's forward is the shifted driver and the
- * shape takes Winograd, else one pass over y after the convolution. A team kernel. */
+ * shape takes Winograd, else one pass over y after the convolution. A team kernel. wino_u (or
+ * NULL): the weights in Winograd form (conv2d_winograd.h), read where the shape takes Winograd. */
 void difu_conv2d_fwd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
-                              const float *weight, const float *bias,
+                              const float *weight, const float *wino_u, const float *bias,
                               const difu_conv_epilogue *ep, float *y, void *scratch, int ith,
                               int nth);
 /* y += the epilogue, over planes [p0, p1) of y [n, cout, oh, ow] (ohw points each). */

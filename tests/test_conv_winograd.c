@@ -157,7 +157,7 @@ Test(conv_winograd, batch_size_does_not_change_bits)
 typedef struct epilogue_run {
     const difu_kernels *k;
     const difu_conv2d_desc *d;
-    const float *x, *w, *b;
+    const float *x, *w, *u, *b;
     const difu_conv_epilogue *ep;
     float *y;
 } epilogue_run;
@@ -165,7 +165,8 @@ typedef struct epilogue_run {
 static void run_epilogue(void *ctx, void *scratch, int ith, int nth)
 {
     const epilogue_run *r = ctx;
-    difu_conv2d_fwd_epilogue(r->k, r->d, r->x, r->w, r->b, r->ep, r->y, scratch, ith, nth);
+    difu_conv2d_fwd_epilogue(r->k, r->d, r->x, r->w, r->u, r->b, r->ep, r->y, scratch, ith,
+                             nth);
 }
 
 /* The forward with the ResBlock adds fused into its output transform (kernels.h,
@@ -193,7 +194,7 @@ Test(conv_winograd, fused_epilogue_equals_conv_then_adds)
                                               (int64_t)d.h * d.w, want);
                     for (size_t i = 0; i < B.ny; i++)
                         B.y[i] = NAN;
-                    epilogue_run r = {&e->kernels, &d, B.x, B.w, B.b, &ep, B.y};
+                    epilogue_run r = {&e->kernels, &d, B.x, B.w, NULL, B.b, &ep, B.y};
                     difu_run_team(e, run_epilogue, &r);
                     size_t at = 0;
                     while (at < B.ny && memcmp(&B.y[at], &want[at], sizeof(float)) == 0)
@@ -207,6 +208,68 @@ Test(conv_winograd, fused_epilogue_equals_conv_then_adds)
                     difu_engine_destroy(e);
                 }
         tu_free(chan), tu_free(res), tu_free(want);
+        tu_conv_bufs_free(&B);
+    }
+}
+
+typedef struct transform_run {
+    const difu_kernels *k;
+    const difu_conv2d_desc *d;
+    const float *w;
+    float *u;
+} transform_run;
+
+static void run_transform(void *ctx, void *scratch, int ith, int nth)
+{
+    const transform_run *r = ctx;
+    difu_winograd_transform_weights(r->k, r->d, r->w, r->u, scratch, ith, nth);
+}
+
+/* The forward on weights transformed beforehand (what engine/wino_cache.c keeps between
+ * forwards) gives the bits of the forward that transforms them itself, for every ISA and 1-3
+ * threads, with and without the fused adds, including weights the forward cuts into two chunks
+ * (256 x 130). The transform is run by 1-3 threads too, into a NaN-poisoned buffer. */
+Test(conv_winograd, pretransformed_weights_give_the_same_bits)
+{
+    static const shape s[] = {{3, 17, 19, 14, 14}, {2, 256, 130, 7, 7}, {1, 16, 33, 9, 13}};
+    difu_isa isas[DIFU_ISA_COUNT];
+    int nisa = tu_runnable_isas(isas);
+    for (int t = 0; t < 3; t++) {
+        difu_conv2d_desc d = {s[t].n, s[t].cin, s[t].h, s[t].w, s[t].cout, 3, 1, 1};
+        bufs B = tu_conv_bufs_make(&d, 4000 + t);
+        float *res = tu_alloc(B.ny), *want = tu_alloc(B.ny);
+        tu_fill_uniform(res, B.ny, 41 + t, -1.0f, 1.0f);
+        for (int v = 0; v < nisa; v++)
+            for (int th = 1; th <= 3; th++)
+                for (int adds = 0; adds <= 1; adds++) {
+                    difu_engine *e = wino_engine(isas[v], th);
+                    size_t nu = difu_winograd_weights_floats(&e->kernels.gemm_ukernel, d.cin,
+                                                             d.cout);
+                    float *u = tu_alloc(nu);
+                    for (size_t i = 0; i < nu; i++)
+                        u[i] = NAN;
+                    transform_run tr = {&e->kernels, &d, B.w, u};
+                    difu_run_team(e, run_transform, &tr);
+                    difu_conv_epilogue ep = {NULL, adds ? res : NULL};
+                    epilogue_run plain = {&e->kernels, &d, B.x, B.w, NULL, B.b, &ep, want};
+                    difu_run_team(e, run_epilogue, &plain);
+                    for (size_t i = 0; i < B.ny; i++)
+                        B.y[i] = NAN;
+                    epilogue_run kept = {&e->kernels, &d, B.x, B.w, u, B.b, &ep, B.y};
+                    difu_run_team(e, run_epilogue, &kept);
+                    size_t at = 0;
+                    while (at < B.ny && memcmp(&B.y[at], &want[at], sizeof(float)) == 0)
+                        at++;
+                    cr_assert(at == B.ny,
+                              "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: kept weights "
+                              "%.9g, transformed in the forward %.9g at [%zu]",
+                              difu_isa_name(isas[v]), th, adds, d.n, d.cin, d.cout, d.h, d.w,
+                              (double)B.y[at < B.ny ? at : 0], (double)want[at < B.ny ? at : 0],
+                              at);
+                    tu_free(u);
+                    difu_engine_destroy(e);
+                }
+        tu_free(res), tu_free(want);
         tu_conv_bufs_free(&B);
     }
 }

@@ -93,12 +93,14 @@ static void conv_run(const difu_exec *x, const difu_node *n, void *scratch, int 
     difu_conv2d_desc d = desc_of(difu_x_t(x, n->src[0]), difu_x_t(x, n->src[1]), n->ip[0]);
     const float *in = difu_x_f32(x, n->src[0]), *w = difu_x_f32(x, n->src[1]);
     const float *b = n->src[2] >= 0 ? difu_x_f32(x, n->src[2]) : NULL;
-    if (n->src[3] < 0 && n->src[4] < 0) {
+    const float *u = x->wino_u ? x->wino_u[n->src[1]] : NULL; /* kept Winograd weights */
+    if (n->src[3] < 0 && n->src[4] < 0 && !u) {
         x->k->conv2d_fwd(x->k, &d, in, w, b, difu_x_f32(x, n->dst[0]), scratch, ith, nth);
         return;
     }
     difu_conv_epilogue ep = epilogue_of(x, n);
-    difu_conv2d_fwd_epilogue(x->k, &d, in, w, b, &ep, difu_x_f32(x, n->dst[0]), scratch, ith, nth);
+    difu_conv2d_fwd_epilogue(x->k, &d, in, w, u, b, &ep, difu_x_f32(x, n->dst[0]), scratch, ith,
+                             nth);
 }
 
 /* The input the weight gradient reads. A GroupNorm output (the usual input of a 3x3 conv) is
