@@ -10,11 +10,17 @@
  * --clock cpu times with the process CPU clock, which does not run while the process is
  * descheduled: steadier on a shared machine, meaningful with --threads 1 only.
  * oneDNN capped to AVX2: ONEDNN_MAX_CPU_ISA=AVX2 bench_conv --variants onednn,avx2 */
+/* MADV_HUGEPAGE is a Linux extension: the project's _POSIX_C_SOURCE alone hides it */
+#define _DEFAULT_SOURCE
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#if defined(__linux__) && !defined(MADV_HUGEPAGE)
+#error "MADV_HUGEPAGE is not visible: large arenas would silently run on 4 KiB pages"
+#endif
 #include <time.h>
 
 #include "difu.h"

@@ -1,7 +1,13 @@
 /* arena.c: aligned arenas (huge pages advised when large) and tensor views over them. */
+/* MADV_HUGEPAGE is a Linux extension: the project's _POSIX_C_SOURCE alone hides it */
+#define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#if defined(__linux__) && !defined(MADV_HUGEPAGE)
+#error "MADV_HUGEPAGE is not visible: large arenas would silently run on 4 KiB pages"
+#endif
 
 #include "difu.h"
 
