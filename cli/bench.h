@@ -20,6 +20,8 @@ typedef struct bench_opts {
     int conv;              /* difu_conv_backend */
     double guidance;       /* sample */
     double peak_gflops;    /* 0: estimate */
+    int forward;           /* ops: profile the sampling forward instead of a training step */
+    int by_shape;          /* ops: one row per convolution shape */
 } bench_opts;
 
 /* Parses argv (after the mode word) into o; prints the problem and returns 0 on bad usage. */

@@ -2,8 +2,11 @@
  * graph (forward, loss, backward) for the batch, plans it on the engine (conv choices included),
  * runs it once to warm up, then profiles --reps runs node by node (difu_graph_profile) and sums the
  * time per phase (forward / backward) and op kind (conv2d by kernel size, stride, direction and
- * backend; groupnorm, attention, ...). Also times the unprofiled graph run and the optimizer pass
- * (gradient norm + Adam/EMA). Prints a table, then one JSON line. */
+ * backend, with --by-shape also by channels and image size; groupnorm, attention, ...). Also times
+ * the unprofiled graph run and the optimizer pass (gradient norm + Adam/EMA). With --forward it
+ * profiles the sampling forward instead: the forward-only graph with the 3x3 weights kept in
+ * Winograd form (engine/wino_cache.c), as a sampling step runs it. Prints a table, then one JSON
+ * line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "bench.h"
 #include "graph.h"
 #include "unet.h"
+#include "wino_cache.h"
 
 #define MAX_KINDS 96
 
@@ -22,7 +26,10 @@ typedef struct op_kind {
     double flops;
 } op_kind;
 
-static void kind_name(const difu_plan *p, int i, char *buf, size_t len)
+/* Node i runs in the backward part of its graph (a forward-only graph has none). */
+static int backward_node(const difu_graph *g, int i) { return g->n_forward && i >= g->n_forward; }
+
+static void kind_name(const difu_plan *p, int i, int by_shape, char *buf, size_t len)
 {
     const difu_graph *g = p->g;
     const difu_node *n = &g->nodes[i];
@@ -30,13 +37,20 @@ static void kind_name(const difu_plan *p, int i, char *buf, size_t len)
         n->op == DIFU_OP_CONV2D_BWD_WEIGHTS) {
         const difu_gtensor *w = &g->tensors[n->op == DIFU_OP_CONV2D_BWD_WEIGHTS ? n->src[2] : n->src[1]];
         const char *dir = n->op == DIFU_OP_CONV2D ? "fwd" : n->op == DIFU_OP_CONV2D_BWD_DATA ? "bwd_data" : "bwd_weights";
-        snprintf(buf, len, "conv2d %lldx%lld%s %s%s", (long long)w->shape[2], (long long)w->shape[3],
-                 n->ip[0] == 2 ? " s2" : "", dir, p->onednn[i] ? " [oneDNN]" : "");
+        int at = snprintf(buf, len, "conv2d %lldx%lld%s %s%s", (long long)w->shape[2],
+                          (long long)w->shape[3], n->ip[0] == 2 ? " s2" : "", dir,
+                          p->onednn[i] ? " [oneDNN]" : "");
+        const difu_gtensor *big = &g->tensors[n->op == DIFU_OP_CONV2D ? n->src[0] : n->dst[0]];
+        if (n->op == DIFU_OP_CONV2D_BWD_WEIGHTS)
+            big = &g->tensors[n->src[0]];
+        if (by_shape && at > 0 && (size_t)at < len) /* channels in > out, the input's size */
+            snprintf(buf + at, len - (size_t)at, " %lld>%lld %lldx%lld", (long long)w->shape[1],
+                     (long long)w->shape[0], (long long)big->shape[2], (long long)big->shape[3]);
         return;
     }
     if (n->op == DIFU_OP_GROUPNORM)
         snprintf(buf, len, "groupnorm%s%s", n->ip[1] ? "+silu" : "",
-                 i >= g->n_forward ? " (recompute)" : "");
+                 backward_node(g, i) ? " (recompute)" : "");
     else if (n->op == DIFU_OP_GROUPNORM_BWD)
         snprintf(buf, len, "groupnorm%s_bwd", n->ip[1] ? "+silu" : "");
     else
@@ -108,7 +122,9 @@ int bench_ops(const bench_opts *o)
     difu_plan *p = NULL;
     double *sec = NULL;
     double t_plan = bench_now();
-    if (!g || difu_unet_build(g, cfg, n, 1, &io) != DIFU_OK) {
+    difu_wino_cache wino;
+    difu_wino_cache_init(&wino);
+    if (!g || difu_unet_build(g, cfg, n, !o->forward, &io) != DIFU_OK) {
         fprintf(stderr, "difu bench ops: %s\n", g ? difu_graph_error(g) : "out of memory");
         goto done;
     }
@@ -122,12 +138,17 @@ int bench_ops(const bench_opts *o)
     inputs[g->tensors[io.t].input_slot] = t;
     if (io.y >= 0)
         inputs[g->tensors[io.y].input_slot] = y;
-    inputs[g->tensors[io.target].input_slot] = noise;
+    if (io.target >= 0)
+        inputs[g->tensors[io.target].input_slot] = noise;
     if (io.key >= 0)
         inputs[g->tensors[io.key].input_slot] = key;
     size_t nf = 0;
     float *params = difu_model_params(m, &nf), *grads = difu_model_grads(m, NULL);
-    difu_plan_bind(p, params, grads, inputs);
+    difu_plan_bind(p, params, o->forward ? NULL : grads, inputs);
+    if (o->forward && difu_wino_cache_prepare(e, &wino, &p, 1, params) != DIFU_OK) {
+        fprintf(stderr, "difu bench ops: %s\n", difu_engine_last_error(e));
+        goto done;
+    }
     /* warm-up, then the plain run for reference */
     double run_ms[16];
     int nrun = o->reps < 16 ? (int)o->reps : 16;
@@ -151,8 +172,8 @@ int bench_ops(const bench_opts *o)
     float *am = calloc(nf, 4), *av = calloc(nf, 4), *ema = malloc(nf * 4);
     memcpy(ema, params, nf * 4);
     difu_adam_params ap = {1e-9f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.001f, 1.0f, 0, 0, 0.999f};
-    double opt_ms[16];
-    for (int r = -1; r < nrun; r++) {
+    double opt_ms[16] = {0};
+    for (int r = -1; r < nrun && !o->forward; r++) {
         double ss, t0 = bench_now();
         difu_sum_squares(e, (int64_t)nf, grads, &ss);
         difu_adam_ema_step(e, (int64_t)nf, &ap, params, grads, am, av, ema);
@@ -169,8 +190,8 @@ int bench_ops(const bench_opts *o)
     double total = 0, phase[2] = {0, 0};
     for (int i = 0; i < g->n_nodes; i++) {
         char name[64];
-        kind_name(p, i, name, sizeof name);
-        int bwd = i >= g->n_forward, k = 0;
+        kind_name(p, i, o->by_shape, name, sizeof name);
+        int bwd = backward_node(g, i), k = 0;
         while (k < nk && (kinds[k].backward != bwd || strcmp(kinds[k].name, name) != 0))
             k++;
         if (k == nk) {
@@ -190,8 +211,8 @@ int bench_ops(const bench_opts *o)
         phase[bwd] += s;
     }
     qsort(kinds, (size_t)nk, sizeof *kinds, by_time);
-    printf("difu bench ops: %s, batch %d, %d threads, ISA %s, conv %s; %d nodes; plan %.2f s\n",
-           o->model, n, difu_engine_threads(e), difu_isa_name(difu_engine_isa(e)),
+    printf("difu bench ops: %s, %s, batch %d, %d threads, ISA %s, conv %s; %d nodes; plan %.2f s\n",
+           o->model, o->forward ? "sampling forward" : "training step", n, difu_engine_threads(e), difu_isa_name(difu_engine_isa(e)),
            difu_conv_backend_name(difu_engine_conv_backend(e)), g->n_nodes, t_plan);
     printf("%-5s %-36s %5s %10s %6s %9s\n", "phase", "op", "nodes", "ms", "%", "GFLOP/s");
     for (int k = 0; k < nk; k++) {
@@ -202,26 +223,32 @@ int bench_ops(const bench_opts *o)
         else
             printf("%9s\n", "-");
     }
-    printf("forward %.2f ms (%.1f%%), backward %.2f ms (%.1f%%); sum of nodes %.2f ms; graph run "
-           "%.2f ms (median of %d); optimizer (norm + Adam/EMA) %.2f ms\n",
-           1e3 * phase[0], 100 * phase[0] / total, 1e3 * phase[1], 100 * phase[1] / total,
-           1e3 * total, step_ms, nrun, optimizer_ms);
-    printf("{\"mode\": \"ops\", \"batch\": %d, \"reps\": %lld, \"step_ms\": %.2f, \"profiled_ms\": %.2f, "
-           "\"forward_ms\": %.2f, \"backward_ms\": %.2f, \"optimizer_ms\": %.2f, \"peak_rss_mib\": %.1f, ",
-           n, o->reps, step_ms, 1e3 * total, 1e3 * phase[0], 1e3 * phase[1], optimizer_ms,
-           bench_peak_rss_mib());
+    if (o->forward)
+        printf("sum of nodes %.2f ms; graph run %.2f ms (median of %d)\n", 1e3 * total, step_ms,
+               nrun);
+    else
+        printf("forward %.2f ms (%.1f%%), backward %.2f ms (%.1f%%); sum of nodes %.2f ms; graph "
+               "run %.2f ms (median of %d); optimizer (norm + Adam/EMA) %.2f ms\n",
+               1e3 * phase[0], 100 * phase[0] / total, 1e3 * phase[1], 100 * phase[1] / total,
+               1e3 * total, step_ms, nrun, optimizer_ms);
+    printf("{\"mode\": \"ops\", \"graph\": \"%s\", \"batch\": %d, \"reps\": %lld, \"step_ms\": %.2f, "
+           "\"profiled_ms\": %.2f, \"forward_ms\": %.2f, \"backward_ms\": %.2f, \"optimizer_ms\": %.2f, "
+           "\"peak_rss_mib\": %.1f, ",
+           o->forward ? "forward" : "train", n, o->reps, step_ms, 1e3 * total, 1e3 * phase[0],
+           1e3 * phase[1], optimizer_ms, bench_peak_rss_mib());
     printf("\"ops\": [");
     for (int k = 0; k < nk; k++)
         printf("%s{\"phase\": \"%s\", \"op\": \"%s\", \"nodes\": %d, \"ms\": %.3f, \"pct\": %.2f}",
                k ? ", " : "", kinds[k].backward ? "bwd" : "fwd", kinds[k].name, kinds[k].count,
                1e3 * kinds[k].seconds, 100 * kinds[k].seconds / total);
     printf("], ");
-    double flops = 3.0 * difu_model_forward_flops(m) * n;
+    double flops = (o->forward ? 1.0 : 3.0) * difu_model_forward_flops(m) * n;
     bench_json_common(o, e, flops / (step_ms * 1e-3) * 1e-9);
     printf("}\n");
     rc = 0;
 done:
     free(sec);
+    difu_wino_cache_free(&wino);
     difu_plan_free(p);
     difu_graph_free(g);
     free(x);

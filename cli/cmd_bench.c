@@ -15,7 +15,7 @@
 static const char usage_text[] =
     "usage: difu bench train  --model NAME [--batch B] [--threads T] [--steps N] [options]\n"
     "       difu bench sample --model NAME [--sampler ddim] [--steps K] [--n N] [options]\n"
-    "       difu bench ops    --model NAME [--batch B] [--threads T] [--reps R] [options]\n"
+    "       difu bench ops    --model NAME [--batch B] [--threads T] [--reps R] [--forward] [options]\n"
     "  --model NAME        fmnist-t (default), fmnist-s, tiny\n"
     "  --batch B           train / ops: images per step (128); sample: images per forward (N)\n"
     "  --threads T         worker threads (all cores)\n"
@@ -25,6 +25,9 @@ static const char usage_text[] =
     "  --sampler S         sample: ddim (default) or ddpm\n"
     "  --guidance W        sample: classifier-free guidance (1: one forward per step)\n"
     "  --reps R            ops: profiled training steps (3); sample: sampling runs (1)\n"
+    "  --forward           ops: profile the sampling forward (the forward graph with the 3x3\n"
+    "                      weights kept in Winograd form, as each sampling step runs it)\n"
+    "  --by-shape          ops: one row per convolution shape (cin>cout HxW)\n"
     "  --isa X             cap the native kernels: ref, avx2, avx512, neon, best (best)\n"
     "  --conv C            convolutions: native (default, what difu train runs), onednn, or auto\n"
     "                      (each problem timed once on both, the faster kept)\n"

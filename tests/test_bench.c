@@ -406,6 +406,14 @@ Test(bench_cli, train_sample_and_ops_end_with_a_json_line)
                                       "\"op\": \"attention\"", "\"peak_rss_mib\": ", NULL};
     json_line_has(r, ops);
     free(r);
+    r = tu_run_difu("bench", "ops", "--model", "tiny", "--batch", "2", "--threads", "2", "--reps",
+                    "1", "--conv", "native", "--forward", "--by-shape", NULL);
+    static const char *const fwd[] = {"\"graph\": \"forward\"", "\"op\": \"conv2d 3x3 fwd 16>16 8x8\"",
+                                      "\"op\": \"groupnorm+silu\"", "\"backward_ms\": 0.00", NULL};
+    json_line_has(r, fwd);
+    cr_assert(!strstr(r->out, "\"phase\": \"bwd\""), "a forward profile has backward rows: %s",
+              r->out);
+    free(r);
     if (difu_onednn_available()) {
         r = tu_run_difu("bench", "train", "--model", "tiny", "--batch", "2", "--threads", "2",
                         "--steps", "1", "--warmup", "1", "--conv", "auto", "--peak-gflops", "100",
