@@ -1,7 +1,7 @@
 /* conv2d_epilogue.c: a forward convolution plus the adds that follow it in a ResBlock (the time
- * embedding per channel, the skip path), kernels.h's difu_conv_epilogue. The Winograd forward
- * adds them per block while its output rows are still in cache; every other path gets one pass
- * over y after the convolution. Either way y = conv + bias, then + channel, then + residual, in
+ * embedding per channel, the skip path), kernels.h's difu_conv_epilogue. The Winograd output
+ * transform adds them as it writes each output row; every other path gets one pass over y after
+ * the convolution. Either way y = conv + bias, then + channel, then + residual, in
  * that order, so the fused and the separate forms give the same bits. */
 #include "conv2d_winograd.h"
 #include "gemm_conv.h"

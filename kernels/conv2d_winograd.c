@@ -249,32 +249,23 @@ static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int ro
 
 /* ---------------------------------------------------------------- forward driver */
 
-/* The epilogue (kernels.h) on output channel o of the block's runs, right after the output
- * transform wrote them, a row span at a time (difu_conv_epilogue_span). The
- * residual was made long before and is read a few rows at a time: its rows of channel
- * o + EPILOGUE_AHEAD are fetched now. */
-static void epilogue_block(const wgeom *g, const wrun *runs, int nrun, int o,
-                           const difu_conv_epilogue *ep, float *dst)
+/* The epilogue's residual rows of output channel o + EPILOGUE_AHEAD for the block's runs,
+ * fetched now: the output transform adds channel o's (kernels.h's order: + channel, then +
+ * residual) as it writes them, and the residual was made long before. */
+static void prefetch_residual(const wgeom *g, const wrun *runs, int nrun, int o,
+                              const difu_conv_epilogue *ep)
 {
     const int64_t hw = (int64_t)g->h * g->w;
-    if (ep->residual && o + EPILOGUE_AHEAD < g->m)
-        for (int ri = 0; ri < nrun; ri++) {
-            const wrun *rn = &runs[ri];
-            const float *res = ep->residual + ((int64_t)rn->img * g->m + o + EPILOGUE_AHEAD) * hw +
-                               4 * rn->tx;
-            for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
-                const float *row = res + (int64_t)(4 * rn->ty + r) * g->w;
-                __builtin_prefetch(row, 0, 3);
-                __builtin_prefetch(row + 4 * rn->len - 1, 0, 3);
-            }
-        }
+    if (!ep || !ep->residual || o + EPILOGUE_AHEAD >= g->m)
+        return;
     for (int ri = 0; ri < nrun; ri++) {
         const wrun *rn = &runs[ri];
-        const int64_t plane = (int64_t)rn->img * g->m + o;
-        const int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
+        const float *res = ep->residual + ((int64_t)rn->img * g->m + o + EPILOGUE_AHEAD) * hw +
+                           4 * rn->tx;
         for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
-            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
-            difu_conv_epilogue_span(ep, plane, at, n4, dst + at);
+            const float *row = res + (int64_t)(4 * rn->ty + r) * g->w;
+            __builtin_prefetch(row, 0, 3);
+            __builtin_prefetch(row + 4 * rn->len - 1, 0, 3);
         }
     }
 }
@@ -325,10 +316,9 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
                 int valid = g->m - (o_first + mb) < mrows ? g->m - (o_first + mb) : mrows;
                 for (int i = 0; i < valid; i++) {
                     int o = o_first + mb + i;
+                    prefetch_residual(g, p.runs, nrun, o, ep);
                     xf->output(g, p.m + (int64_t)i * nbp, g->mstride, npu * nr, p.runs,
-                               nrun, o, bias ? bias[o] : 0.0f, dst, &p.b);
-                    if (ep)
-                        epilogue_block(g, p.runs, nrun, o, ep, dst);
+                               nrun, o, bias ? bias[o] : 0.0f, ep, dst, &p.b);
                 }
             }
         }

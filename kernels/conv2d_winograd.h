@@ -64,7 +64,8 @@ static inline void difu_wino_prefetch_planes(const difu_wino_geom *g, const floa
 /* The tile transforms (kernels/conv2d_winograd_xform.h), per ISA: input writes V = B^T d B of
  * channels [c0, c1) of the block's tiles [0, cnt) (element (xi, ci, j) at dst + xi*xstride +
  * (j/nr)*pstride + (ci - c0)*cstride + j%nr; columns past cnt zero); output writes output channel
- * o of the block's tiles from M (M[xi] at m + xi*xstride) plus bv; dy writes dM = A dY A^T of
+ * o of the block's tiles from M (M[xi] at m + xi*xstride) plus bv, then the epilogue ep (NULL:
+ * none; kernels.h: + channel, then + residual, as it copies each row out); dy writes dM = A dY A^T of
  * channel co of dy (element (xi, j) at dst + xi*xstride + j); transpose packs backward-weights'
  * operands k-major. */
 typedef struct difu_wino_xforms {
@@ -72,8 +73,8 @@ typedef struct difu_wino_xforms {
                   int cnt, int c0, int c1, float *dst, int64_t xstride, int64_t pstride,
                   int64_t cstride, const difu_wino_bufs *b);
     void (*output)(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                   const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
-                   const difu_wino_bufs *b);
+                   const difu_wino_run *runs, int nrun, int o, float bv,
+                   const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *b);
     void (*dy)(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs, int nrun,
                int ncols, int co, float *dst, int64_t xstride, const difu_wino_bufs *b);
     /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols */
@@ -103,7 +104,7 @@ size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u);
 void difu_conv2d_fwd_winograd(const difu_kernels *k, const difu_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *scratch,
                               int ith, int nth);
-/* The forward plus the epilogue ep (kernels.h), added per block after the output transform.
+/* The forward plus the epilogue ep (kernels.h), added by the output transform as it writes a row.
  * wino_u: the weights already transformed (difu_winograd_transform_weights, same kernels), or
  * NULL to transform them here; the same bits either way. */
 void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_desc *d,

@@ -297,13 +297,13 @@ static inline void interleave4(int n, const float *restrict s0, const float *res
 /* Y = A^T M A (+ bv) of output channel o for the block's runs into dst [n, g->m, h, w]; M[xi] at
  * m + xi*xstride, block columns [0, ncols). Per output row of the tiles, the rows of all tiles
  * are interleaved into one line, then each run's segment is copied to its image row (clipped at
- * the image's edge). */
+ * the image's edge) and gets the epilogue ep there, if any. */
 void WINO_OUTPUT_FN(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                    const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
-                    const difu_wino_bufs *p);
+                    const difu_wino_run *runs, int nrun, int o, float bv,
+                    const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
 void WINO_OUTPUT_FN(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                    const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
-                    const difu_wino_bufs *p)
+                    const difu_wino_run *runs, int nrun, int o, float bv,
+                    const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
 {
     const int nbp = g->nbp;
     const int64_t hw = (int64_t)g->h * g->w;
@@ -327,8 +327,11 @@ void WINO_OUTPUT_FN(const difu_wino_geom *g, const float *m, int64_t xstride, in
                 continue;
             if (n4 > g->w - 4 * rn->tx)
                 n4 = g->w - 4 * rn->tx;
-            float *y = dst + ((int64_t)rn->img * g->m + o) * hw + (int64_t)row * g->w;
-            copy_floats(n4, line + 4 * rn->jj, y + 4 * rn->tx);
+            const int64_t plane = (int64_t)rn->img * g->m + o;
+            const int64_t at = plane * hw + (int64_t)row * g->w + 4 * rn->tx;
+            copy_floats(n4, line + 4 * rn->jj, dst + at);
+            if (ep)
+                difu_conv_epilogue_span(ep, plane, at, n4, dst + at);
         }
     }
 }

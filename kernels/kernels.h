@@ -140,7 +140,8 @@ void difu_conv_epilogue_planes(const difu_conv_epilogue *ep, int64_t p0, int64_t
                                int64_t ohw, float *y);
 /* y[i] += channel[plane], then += residual[at + i], for i < count: the epilogue on a span of
  * output plane `plane` starting at element `at` of the output (y points there). Every path adds
- * through it, so fused and separate adds give the same bits. */
+ * through it or (the AVX2 / AVX-512 Winograd output transforms) makes the same two adds in the
+ * same order, so fused and separate adds give the same bits. */
 void difu_conv_epilogue_span(const difu_conv_epilogue *ep, int64_t plane, int64_t at,
                              int64_t count, float *y);
 

@@ -242,10 +242,12 @@ void difu_wino_input_avx2(const difu_wino_geom *g, const float *src, const difu_
 /* ---------------------------------------------------------------- output tiles */
 
 void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                           const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                           const difu_wino_run *runs, int nrun, int o, float bv,
+                           const difu_conv_epilogue *ep, float *dst,
                            const difu_wino_bufs *p);
 void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                           const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
+                           const difu_wino_run *runs, int nrun, int o, float bv,
+                           const difu_conv_epilogue *ep, float *dst,
                            const difu_wino_bufs *p)
 {
     const int nbp = g->nbp;
@@ -274,18 +276,29 @@ void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstr
         for (int r = 0; r < 4; r++)
             interleave4(y[r], line + r * ls + 32 * q);
     }
+    const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
+        const int64_t plane = (int64_t)rn->img * g->m + o;
+        const __m256 cv = _mm256_set1_ps(chan ? chan[plane] : 0.0f);
         int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
         for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
             const float *l = line + r * ls + 4 * rn->jj;
-            float *y = dst + ((int64_t)rn->img * g->m + o) * hw + (int64_t)(4 * rn->ty + r) * g->w +
-                       4 * rn->tx;
-            int off = 0;
-            for (; off + 8 <= n4; off += 8)
-                _mm256_storeu_ps(y + off, _mm256_loadu_ps(l + off));
-            if (off < n4)
-                _mm256_maskstore_ps(y + off, lanes(0, n4 - off), _mm256_loadu_ps(l + off));
+            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
+            for (int off = 0; off < n4; off += 8) {
+                const int full = off + 8 <= n4;
+                const __m256i k = full ? _mm256_set1_epi32(-1) : lanes(0, n4 - off);
+                __m256 v = _mm256_loadu_ps(l + off);
+                if (chan) /* the epilogue's order: + channel, then + residual */
+                    v = _mm256_add_ps(v, cv);
+                if (res)
+                    v = _mm256_add_ps(v, full ? _mm256_loadu_ps(res + at + off)
+                                              : _mm256_maskload_ps(res + at + off, k));
+                if (full)
+                    _mm256_storeu_ps(dst + at + off, v);
+                else
+                    _mm256_maskstore_ps(dst + at + off, k, v);
+            }
         }
     }
 }

@@ -236,11 +236,11 @@ void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const dif
 /* ---------------------------------------------------------------- output tiles */
 
 void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                             const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
-                             const difu_wino_bufs *p);
+                             const difu_wino_run *runs, int nrun, int o, float bv,
+                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
 void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                             const difu_wino_run *runs, int nrun, int o, float bv, float *dst,
-                             const difu_wino_bufs *p)
+                             const difu_wino_run *runs, int nrun, int o, float bv,
+                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
 {
     const int nbp = g->nbp;
     const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
@@ -268,16 +268,23 @@ void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xs
         for (int r = 0; r < 4; r++)
             interleave4(y[r], line + r * ls + 64 * q);
     }
+    const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
+        const int64_t plane = (int64_t)rn->img * g->m + o;
+        const __m512 cv = _mm512_set1_ps(chan ? chan[plane] : 0.0f);
         int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
         for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
             const float *l = line + r * ls + 4 * rn->jj;
-            float *y = dst + ((int64_t)rn->img * g->m + o) * hw + (int64_t)(4 * rn->ty + r) * g->w +
-                       4 * rn->tx;
+            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
             for (int off = 0; off < n4; off += 16) {
                 __mmask16 k = lanes(0, n4 - off);
-                _mm512_mask_storeu_ps(y + off, k, _mm512_maskz_loadu_ps(k, l + off));
+                __m512 v = _mm512_maskz_loadu_ps(k, l + off);
+                if (chan) /* the epilogue's order: + channel, then + residual */
+                    v = _mm512_add_ps(v, cv);
+                if (res)
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, res + at + off));
+                _mm512_mask_storeu_ps(dst + at + off, k, v);
             }
         }
     }
