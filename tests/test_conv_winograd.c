@@ -154,6 +154,16 @@ Test(conv_winograd, batch_size_does_not_change_bits)
         }
 }
 
+/* got and want hold the same bits; else fails naming `what` and the first difference. */
+static void assert_same_bits(const float *got, const float *want, size_t n, const char *what)
+{
+    size_t at = 0;
+    while (at < n && memcmp(&got[at], &want[at], sizeof(float)) == 0)
+        at++;
+    cr_assert(at == n, "%s: %.9g, want %.9g at [%zu]", what, (double)got[at < n ? at : 0],
+              (double)want[at < n ? at : 0], at);
+}
+
 typedef struct epilogue_run {
     const difu_kernels *k;
     const difu_conv2d_desc *d;
@@ -196,15 +206,11 @@ Test(conv_winograd, fused_epilogue_equals_conv_then_adds)
                         B.y[i] = NAN;
                     epilogue_run r = {&e->kernels, &d, B.x, B.w, NULL, B.b, &ep, B.y};
                     difu_run_team(e, run_epilogue, &r);
-                    size_t at = 0;
-                    while (at < B.ny && memcmp(&B.y[at], &want[at], sizeof(float)) == 0)
-                        at++;
-                    cr_assert(at == B.ny,
-                              "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: fused %.9g, "
-                              "conv then adds %.9g at [%zu]",
-                              difu_isa_name(isas[v]), th, which, d.n, d.cin, d.cout, d.h, d.w,
-                              (double)B.y[at < B.ny ? at : 0], (double)want[at < B.ny ? at : 0],
-                              at);
+                    char what[160];
+                    snprintf(what, sizeof what, "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: "
+                             "fused vs conv then adds", difu_isa_name(isas[v]), th, which, d.n,
+                             d.cin, d.cout, d.h, d.w);
+                    assert_same_bits(B.y, want, B.ny, what);
                     difu_engine_destroy(e);
                 }
         tu_free(chan), tu_free(res), tu_free(want);
@@ -257,15 +263,11 @@ Test(conv_winograd, pretransformed_weights_give_the_same_bits)
                         B.y[i] = NAN;
                     epilogue_run kept = {&e->kernels, &d, B.x, B.w, u, B.b, &ep, B.y};
                     difu_run_team(e, run_epilogue, &kept);
-                    size_t at = 0;
-                    while (at < B.ny && memcmp(&B.y[at], &want[at], sizeof(float)) == 0)
-                        at++;
-                    cr_assert(at == B.ny,
-                              "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: kept weights "
-                              "%.9g, transformed in the forward %.9g at [%zu]",
-                              difu_isa_name(isas[v]), th, adds, d.n, d.cin, d.cout, d.h, d.w,
-                              (double)B.y[at < B.ny ? at : 0], (double)want[at < B.ny ? at : 0],
-                              at);
+                    char what[160];
+                    snprintf(what, sizeof what, "%s threads %d adds %d n=%d cin=%d cout=%d %dx%d: "
+                             "kept weights vs transformed in the forward", difu_isa_name(isas[v]),
+                             th, adds, d.n, d.cin, d.cout, d.h, d.w);
+                    assert_same_bits(B.y, want, B.ny, what);
                     tu_free(u);
                     difu_engine_destroy(e);
                 }
