@@ -22,6 +22,7 @@ typedef struct bench_opts {
     double peak_gflops;    /* 0: estimate */
     int forward;           /* ops: profile the sampling forward instead of a training step */
     int by_shape;          /* ops: one row per convolution shape */
+    int no_weight_cache;   /* sample: transform the 3x3 weights at every forward */
 } bench_opts;
 
 /* Parses argv (after the mode word) into o; prints the problem and returns 0 on bad usage. */

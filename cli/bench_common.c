@@ -69,8 +69,9 @@ int bench_parse(bench_opts *o, int argc, char **argv)
                 o->peak_gflops = d;
             continue;
         }
-        if (strcmp(a, "--forward") == 0 || strcmp(a, "--by-shape") == 0) {
-            *(a[2] == 'f' ? &o->forward : &o->by_shape) = 1;
+        if (strcmp(a, "--forward") == 0 || strcmp(a, "--by-shape") == 0 ||
+            strcmp(a, "--no-weight-cache") == 0) {
+            *(a[2] == 'f' ? &o->forward : a[2] == 'b' ? &o->by_shape : &o->no_weight_cache) = 1;
             continue;
         }
         fprintf(stderr, "difu bench %s: unknown option '%s' (see difu bench --help)\n", o->mode, a);

@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  --forward           ops: profile the sampling forward (the forward graph with the 3x3\n"
     "                      weights kept in Winograd form, as each sampling step runs it)\n"
     "  --by-shape          ops: one row per convolution shape (cin>cout HxW)\n"
+    "  --no-weight-cache   sample: transform the 3x3 weights at every forward (as difu sample\n"
+    "                      --no-weight-cache)\n"
     "  --isa X             cap the native kernels: ref, avx2, avx512, neon, best (best)\n"
     "  --conv C            convolutions: native (default, what difu train runs), onednn, or auto\n"
     "                      (each problem timed once on both, the faster kept)\n"
@@ -205,6 +207,7 @@ static int bench_sample(const bench_opts *o)
         difu_engine_destroy(e);
         return 2;
     }
+    difu_model_set_weight_cache(m, !o->no_weight_cache);
     const difu_model_config *cfg = difu_model_get_config(m);
     int n = (int)o->n, batch = (int)(o->batch ? o->batch : o->n);
     int64_t per = (int64_t)cfg->in_ch * cfg->img_size * cfg->img_size;

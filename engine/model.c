@@ -45,6 +45,7 @@ struct difu_model {
     int detect_anomaly;     /* forward_backward runs checked */
     difu_anomaly anomaly;   /* what the last checked run found */
     difu_wino_cache wino;   /* the forward's 3x3 weights in Winograd form, kept between forwards */
+    int no_weight_cache;    /* difu_model_set_weight_cache(m, 0) */
 };
 
 /* ---------------------------------------------------------------- configs */
@@ -477,6 +478,39 @@ static difu_status run(difu_model *m, runner *r, const float *x, const int64_t *
     return difu_graph_run(m->e, r->p);
 }
 
+static difu_status prepare_weight_cache(difu_model *m, difu_plan *const *plans, int count)
+{
+    if (m->no_weight_cache)
+        return DIFU_OK;
+    return difu_wino_cache_prepare(m->e, &m->wino, plans, count, m->param_block.base);
+}
+
+/* Plan p forgets the kept weights (its convolutions transform their own). */
+static void detach_weight_cache(difu_plan *p)
+{
+    if (p) {
+        free(p->wino_u);
+        p->wino_u = NULL;
+    }
+}
+
+void difu_model_release_weight_cache(difu_model *m)
+{
+    detach_weight_cache(m->fwd.p);
+    for (int i = 0; i < m->nparts; i++)
+        detach_weight_cache(m->parts[i].p);
+    difu_wino_cache_free(&m->wino);
+}
+
+void difu_model_set_weight_cache(difu_model *m, int on)
+{
+    m->no_weight_cache = !on;
+    if (!on)
+        difu_model_release_weight_cache(m);
+}
+
+size_t difu_model_weight_cache_bytes(const difu_model *m) { return m->wino.arena.size; }
+
 /* Batch-level parallelism for the forward: with T threads, native convolutions and at least
  * MIN_PER_PART images per thread, the batch is cut into T contiguous parts, each planned for its
  * size and run by one thread alone (difu_graph_run_parts): no barrier between nodes, no node
@@ -516,7 +550,7 @@ static difu_status forward_parts(difu_model *m, int n, int parts, const float *x
         bind(m, &m->parts[i], x + n0 * per, t + n0, labels ? labels + n0 : NULL, NULL);
         plans[i] = m->parts[i].p;
     }
-    difu_status s = difu_wino_cache_prepare(m->e, &m->wino, plans, parts, m->param_block.base);
+    difu_status s = prepare_weight_cache(m, plans, parts);
     if (s == DIFU_OK)
         s = difu_graph_run_parts(m->e, plans, parts);
     if (s != DIFU_OK)
@@ -543,7 +577,7 @@ difu_status difu_model_forward(difu_model *m, int n, const float *x, const int64
     if (s == DIFU_OK)
         s = runner_get(m, &m->fwd, n, 0);
     if (s == DIFU_OK)
-        s = difu_wino_cache_prepare(m->e, &m->wino, &m->fwd.p, 1, m->param_block.base);
+        s = prepare_weight_cache(m, &m->fwd.p, 1);
     if (s == DIFU_OK)
         s = run(m, &m->fwd, x, t, labels, NULL);
     if (s != DIFU_OK)

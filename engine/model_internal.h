@@ -16,4 +16,9 @@ void difu_model_set_detect_anomaly(difu_model *m, int on);
  * else 0. */
 int difu_model_anomaly(const difu_model *m, char *buf, size_t len);
 
+/* Frees the kept Winograd weights now (difu_model_set_weight_cache stays as it was: the next
+ * forward keeps them again when on). The trainer drops them after a preview grid, whose weights
+ * are gone by the next step. */
+void difu_model_release_weight_cache(difu_model *m);
+
 #endif /* DIFU_MODEL_INTERNAL_H */

@@ -437,6 +437,7 @@ difu_status difu_trainer_write_samples(difu_trainer *t, const char *path)
     memcpy(saved, t->params, bytes);
     memcpy(t->params, t->ema.base, bytes);
     s = difu_sample(t->e, t->m, &sp, n, cfg->num_classes > 0 ? labels : NULL, img);
+    difu_model_release_weight_cache(t->m); /* the EMA weights' Winograd form: not needed again */
     memcpy(t->params, saved, bytes);
     if (s == DIFU_OK) {
         char err[DIFU_ERROR_LEN];

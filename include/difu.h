@@ -477,6 +477,13 @@ difu_status difu_model_forward_backward(difu_model *m, int n, const float *x, co
  * element j of dropout site s is dropped by Philox word j of stream s under (seed, step), so a
  * trainer sets a new step each iteration. Starts at (0, 0). */
 void difu_model_set_dropout_key(difu_model *m, uint64_t seed, uint64_t step);
+/* A forward (sampling, prediction) keeps the model's 3x3 weights in Winograd form between calls,
+ * checked against a hash of the weights before each forward (on by default). It costs 4x the 3x3
+ * weights in memory and saves transforming them at every step; off frees it, and every forward
+ * transforms them again. The same bits either way. */
+void difu_model_set_weight_cache(difu_model *m, int on);
+/* Bytes the kept Winograd weights hold now (0 before the first forward or when off). */
+size_t difu_model_weight_cache_bytes(const difu_model *m);
 /* The planned activation arena for a batch of n: forward only (train = 0) or forward + backward. */
 difu_status difu_model_activation_bytes(difu_model *m, int n, int train, size_t *out);
 /* Forward cost per image, 2 * MACs of the convolutions, linears and attention products. */

@@ -168,6 +168,26 @@ Test(cli, init_predict_and_digest)
         tu_run_difu("predict", "--ckpt", ck, "--in", golden, "--out", eps, "--ema", NULL), 1,
         "ema.", "--ema without EMA tensors");
 
+    /* sampling with the 3x3 weights kept in Winograd form (the default) or transformed at every
+     * step: the same PNG bytes */
+    char png1[256], png2[256];
+    snprintf(png1, sizeof png1, "%s/kept.png", dir);
+    snprintf(png2, sizeof png2, "%s/not-kept.png", dir);
+    tu_expect_exit(tu_run_difu("sample", "--ckpt", ck, "--out", png1, "--sampler", "ddim",
+                               "--steps", "3", "--n", "4", "--threads", "2", NULL),
+                   0, NULL, "sample");
+    tu_expect_exit(tu_run_difu("sample", "--ckpt", ck, "--out", png2, "--sampler", "ddim",
+                               "--steps", "3", "--n", "4", "--threads", "2", "--no-weight-cache",
+                               NULL),
+                   0, NULL, "sample --no-weight-cache");
+    size_t n1 = 0, n2 = 0;
+    unsigned char *b1 = tu_read_file(png1, &n1), *b2 = tu_read_file(png2, &n2);
+    cr_assert(b1 && b2 && n1 > 0 && n1 == n2 && memcmp(b1, b2, n1) == 0,
+              "sample with and without the weight cache: %zu vs %zu PNG bytes, or other bytes",
+              n1, n2);
+    free(b1);
+    free(b2);
+
     /* the golden file as checkpoint and batch: PyTorch's eps */
     tu_expect_exit(tu_run_difu("predict", "--ckpt", golden, "--in", golden, "--out", eps, NULL), 0,
                    NULL, "predict golden");

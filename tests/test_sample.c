@@ -261,3 +261,30 @@ Test(sample, forward_after_a_weight_change_uses_the_new_weights)
             difu_engine_destroy(e);
         }
 }
+
+/* difu_model_set_weight_cache: off frees the kept Winograd weights and the forward transforms
+ * them itself, on keeps them again; the same bits all along (2 threads: the batch in parts). */
+Test(sample, weight_cache_off_and_on_give_the_same_bits)
+{
+    enum { N = 4 };
+    float x[N * PER], kept[N * PER], fresh[N * PER], again[N * PER];
+    int64_t t[N] = {3, 250, 640, 999};
+    tu_fill_uniform(x, N * PER, 78, -1.0f, 1.0f);
+    difu_engine *e = tu_engine(DIFU_ISA_COUNT, 2);
+    difu_model *m = make_model(e, 0);
+    cr_assert_eq(difu_model_weight_cache_bytes(m), 0);
+    cr_assert_eq(difu_model_forward(m, N, x, t, NULL, kept), DIFU_OK);
+    cr_assert_gt(difu_model_weight_cache_bytes(m), 0, "a forward kept no weights");
+    difu_model_set_weight_cache(m, 0);
+    cr_assert_eq(difu_model_weight_cache_bytes(m), 0, "off kept %zu bytes",
+                 difu_model_weight_cache_bytes(m));
+    cr_assert_eq(difu_model_forward(m, N, x, t, NULL, fresh), DIFU_OK);
+    cr_assert_eq(difu_model_weight_cache_bytes(m), 0, "a forward with the cache off filled it");
+    cr_assert(memcmp(kept, fresh, sizeof kept) == 0, "kept vs transformed weights differ");
+    difu_model_set_weight_cache(m, 1);
+    cr_assert_eq(difu_model_forward(m, N, x, t, NULL, again), DIFU_OK);
+    cr_assert_gt(difu_model_weight_cache_bytes(m), 0);
+    cr_assert(memcmp(kept, again, sizeof kept) == 0, "the cache turned on again differs");
+    difu_model_destroy(m);
+    difu_engine_destroy(e);
+}

@@ -175,6 +175,8 @@ Test(train, outputs_and_resume_mismatch)
     int interrupted = -1;
     cr_assert_eq(difu_trainer_run(t, &interrupted), DIFU_OK, "%s", difu_engine_last_error(e));
     cr_assert_eq(interrupted, 0);
+    /* the preview grid's Winograd weights are not kept through training */
+    cr_assert_eq(difu_model_weight_cache_bytes(difu_trainer_model(t)), 0);
     difu_trainer_destroy(t);
     const char *files[] = {"checkpoint.safetensors", "loss.csv", "loss.png", "samples-4.png"};
     for (int i = 0; i < 4; i++) {
