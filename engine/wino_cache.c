@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "conv2d_winograd.h"
+#include "conv_choice.h"
 #include "engine_internal.h"
 #include "wino_cache.h"
 
@@ -26,17 +27,20 @@ void difu_wino_cache_free(difu_wino_cache *c)
  * the engine's kernels; else -1. */
 static int winograd_weight(const difu_engine *e, const difu_plan *p, int i)
 {
-    const difu_graph *g = p->g;
-    const difu_node *n = &g->nodes[i];
-    if (n->op != DIFU_OP_CONV2D || p->onednn[i] || n->ip[0] != 1 ||
-        e->kernels.conv2d_fwd != difu_conv2d_fwd_shift)
+    const difu_node *n = &p->g->nodes[i];
+    difu_conv_problem pr;
+    if (n->op != DIFU_OP_CONV2D || p->onednn[i] || e->kernels.conv2d_fwd != difu_conv2d_fwd_shift ||
+        p->g->tensors[n->src[1]].kind != DIFU_T_PARAM || !difu_conv_node_problem(e, p->g, n, &pr))
         return -1;
-    const difu_gtensor *x = &g->tensors[n->src[0]], *w = &g->tensors[n->src[1]];
-    if (w->kind != DIFU_T_PARAM)
-        return -1;
-    difu_conv2d_desc d = {(int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
-                          (int)w->shape[0], (int)w->shape[2], 1, (int)w->shape[2] / 2};
+    difu_conv2d_desc d = difu_conv_problem_desc(&pr);
     return difu_winograd_fits(&d) ? n->src[1] : -1;
+}
+
+/* Floats of an entry's u in the arena (rounded up to 64 bytes). */
+static size_t entry_floats(const difu_engine *e, const difu_wino_entry *en)
+{
+    return (difu_winograd_weights_floats(&e->kernels.gemm_ukernel, en->cin, en->cout) + 15) &
+           ~(size_t)15;
 }
 
 /* A graph without autodiff is all forward. */
@@ -69,8 +73,7 @@ static difu_status collect(difu_engine *e, difu_wino_cache *c, const difu_plan *
         en->param_offset = g->tensors[w].offset;
         en->cout = (int)g->tensors[w].shape[0];
         en->cin = (int)g->tensors[w].shape[1];
-        floats += (difu_winograd_weights_floats(&e->kernels.gemm_ukernel, en->cin, en->cout) + 15) &
-                  ~(size_t)15;
+        floats += entry_floats(e, en);
     }
     if (c->count == 0)
         return DIFU_OK;
@@ -82,8 +85,7 @@ static difu_status collect(difu_engine *e, difu_wino_cache *c, const difu_plan *
     float *at = c->arena.base;
     for (int i = 0; i < c->count; i++) {
         c->entries[i].u = at;
-        at += (difu_winograd_weights_floats(&e->kernels.gemm_ukernel, c->entries[i].cin,
-                                            c->entries[i].cout) + 15) & ~(size_t)15;
+        at += entry_floats(e, &c->entries[i]);
     }
     return DIFU_OK;
 }
@@ -125,9 +127,7 @@ static void refresh_entries(void *ctx, void *scratch, int ith, int nth)
         XXH128_hash_t h = XXH3_128bits(w, (size_t)en->cout * (size_t)en->cin * 9 * sizeof(float));
         if (en->valid && h.low64 == en->key[0] && h.high64 == en->key[1])
             continue;
-        /* any 3x3 size difu_winograd_fits accepts: u depends on the channels only */
-        difu_conv2d_desc d = {1, en->cin, 8, 8, en->cout, 3, 1, 1};
-        difu_winograd_transform_weights(k, &d, w, en->u, scratch, 0, 1);
+        difu_winograd_transform_weights(k, en->cin, en->cout, w, en->u, scratch, 0, 1);
         en->key[0] = h.low64, en->key[1] = h.high64;
         en->valid = 1;
     }

@@ -355,15 +355,15 @@ size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int cin, int cou
     return (size_t)XI * (size_t)cin * (size_t)round_up_int(cout, u->mr);
 }
 
-void difu_winograd_transform_weights(const difu_kernels *k, const difu_conv2d_desc *d,
+void difu_winograd_transform_weights(const difu_kernels *k, int cin, int cout,
                                      const float *weight, float *u, void *scratch, int ith,
                                      int nth)
 {
-    wgeom g;
-    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
-    wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
+    wgeom g; /* the weights' transform reads the channels only: any image will do */
+    wgeom_init(&g, &k->gemm_ukernel, 1, cin, cout, 8, 8);
+    wsrc s = {weight, (int64_t)cin * 9, 9, 0};
     wparts p = split_scratch(k, scratch, ith, &g);
-    transform_weights(&g, &s, 0, round_up_int(d->cout, g.mr), u, p.b.v, ith, nth);
+    transform_weights(&g, &s, 0, round_up_int(cout, g.mr), u, p.b.v, ith, nth);
 }
 
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,

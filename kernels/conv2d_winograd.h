@@ -114,10 +114,11 @@ void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_
 
 /* Floats of a convolution's transformed weights (36 x cin x cout rounded up to mr). */
 size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int cin, int cout);
-/* u = the forward's transformed weights of `weight` [cout, cin, 3, 3], for a shape
- * difu_winograd_fits accepts. A team kernel without a barrier: thread ith of nth writes its share
- * of u, which is whole after every thread returned. Runs on the thread's own scratch only. */
-void difu_winograd_transform_weights(const difu_kernels *k, const difu_conv2d_desc *d,
+/* u = the forward's transformed weights of `weight` [cout, cin, 3, 3], channels within what
+ * difu_winograd_fits accepts (u does not depend on the image). A team kernel without a barrier:
+ * thread ith of nth writes its share of u, which is whole after every thread returned. Runs on
+ * the thread's own scratch only. */
+void difu_winograd_transform_weights(const difu_kernels *k, int cin, int cout,
                                      const float *weight, float *u, void *scratch, int ith,
                                      int nth);
 void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc *d,

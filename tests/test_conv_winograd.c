@@ -228,7 +228,7 @@ typedef struct transform_run {
 static void run_transform(void *ctx, void *scratch, int ith, int nth)
 {
     const transform_run *r = ctx;
-    difu_winograd_transform_weights(r->k, r->d, r->w, r->u, scratch, ith, nth);
+    difu_winograd_transform_weights(r->k, r->d->cin, r->d->cout, r->w, r->u, scratch, ith, nth);
 }
 
 /* The forward on weights transformed beforehand (what engine/wino_cache.c keeps between
