@@ -256,18 +256,9 @@ static void prefetch_residual(const wgeom *g, const wrun *runs, int nrun, int o,
                               const difu_conv_epilogue *ep)
 {
     const int64_t hw = (int64_t)g->h * g->w;
-    if (!ep || !ep->residual || o + EPILOGUE_AHEAD >= g->m)
-        return;
-    for (int ri = 0; ri < nrun; ri++) {
-        const wrun *rn = &runs[ri];
-        const float *res = ep->residual + ((int64_t)rn->img * g->m + o + EPILOGUE_AHEAD) * hw +
-                           4 * rn->tx;
-        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
-            const float *row = res + (int64_t)(4 * rn->ty + r) * g->w;
-            __builtin_prefetch(row, 0, 3);
-            __builtin_prefetch(row + 4 * rn->len - 1, 0, 3);
-        }
-    }
+    if (ep && ep->residual && o + EPILOGUE_AHEAD < g->m)
+        difu_wino_prefetch_planes(g, ep->residual + (o + EPILOGUE_AHEAD) * hw, g->m * hw, runs,
+                                  nrun, 0, 4, 0);
 }
 
 /* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias),
