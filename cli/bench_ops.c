@@ -29,23 +29,18 @@ typedef struct op_kind {
 /* Node i runs in the backward part of its graph (a forward-only graph has none). */
 static int backward_node(const difu_graph *g, int i) { return g->n_forward && i >= g->n_forward; }
 
-static void kind_name(const difu_plan *p, int i, int by_shape, char *buf, size_t len)
+static void kind_name(const difu_engine *e, const difu_plan *p, int i, int by_shape, char *buf,
+                      size_t len)
 {
     const difu_graph *g = p->g;
     const difu_node *n = &g->nodes[i];
-    if (n->op == DIFU_OP_CONV2D || n->op == DIFU_OP_CONV2D_BWD_DATA ||
-        n->op == DIFU_OP_CONV2D_BWD_WEIGHTS) {
-        const difu_gtensor *w = &g->tensors[n->op == DIFU_OP_CONV2D_BWD_WEIGHTS ? n->src[2] : n->src[1]];
+    difu_conv_problem pr;
+    if (difu_conv_node_problem(e, g, n, &pr)) {
         const char *dir = n->op == DIFU_OP_CONV2D ? "fwd" : n->op == DIFU_OP_CONV2D_BWD_DATA ? "bwd_data" : "bwd_weights";
-        int at = snprintf(buf, len, "conv2d %lldx%lld%s %s%s", (long long)w->shape[2],
-                          (long long)w->shape[3], n->ip[0] == 2 ? " s2" : "", dir,
-                          p->onednn[i] ? " [oneDNN]" : "");
-        const difu_gtensor *big = &g->tensors[n->op == DIFU_OP_CONV2D ? n->src[0] : n->dst[0]];
-        if (n->op == DIFU_OP_CONV2D_BWD_WEIGHTS)
-            big = &g->tensors[n->src[0]];
+        int at = snprintf(buf, len, "conv2d %dx%d%s %s%s", pr.k, pr.k, pr.stride == 2 ? " s2" : "",
+                          dir, p->onednn[i] ? " [oneDNN]" : "");
         if (by_shape && at > 0 && (size_t)at < len) /* channels in > out, the input's size */
-            snprintf(buf + at, len - (size_t)at, " %lld>%lld %lldx%lld", (long long)w->shape[1],
-                     (long long)w->shape[0], (long long)big->shape[2], (long long)big->shape[3]);
+            snprintf(buf + at, len - (size_t)at, " %d>%d %dx%d", pr.cin, pr.cout, pr.h, pr.w);
         return;
     }
     if (n->op == DIFU_OP_GROUPNORM)
@@ -94,6 +89,28 @@ static void fill(float *x, size_t n, unsigned seed)
         seed = seed * 1664525u + 1013904223u;
         x[i] = (float)(seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
     }
+}
+
+/* Median ms of nrun optimizer passes as the trainer runs them (gradient norm, then Adam + EMA)
+ * over the nf parameters, after one untimed pass. */
+static double time_optimizer(difu_engine *e, float *params, const float *grads, size_t nf,
+                             int nrun)
+{
+    float *am = calloc(nf, 4), *av = calloc(nf, 4), *ema = malloc(nf * 4);
+    memcpy(ema, params, nf * 4);
+    difu_adam_params ap = {1e-9f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.001f, 1.0f, 0, 0, 0.999f};
+    double opt_ms[16];
+    for (int r = -1; r < nrun; r++) {
+        double ss, t0 = bench_now();
+        difu_sum_squares(e, (int64_t)nf, grads, &ss);
+        difu_adam_ema_step(e, (int64_t)nf, &ap, params, grads, am, av, ema);
+        if (r >= 0)
+            opt_ms[r] = 1e3 * (bench_now() - t0);
+    }
+    free(am);
+    free(av);
+    free(ema);
+    return bench_median(opt_ms, nrun);
 }
 
 int bench_ops(const bench_opts *o)
@@ -168,29 +185,14 @@ int bench_ops(const bench_opts *o)
             fprintf(stderr, "difu bench ops: %s\n", difu_engine_last_error(e));
             goto done;
         }
-    /* the optimizer pass the trainer adds: gradient norm, then Adam + EMA */
-    float *am = calloc(nf, 4), *av = calloc(nf, 4), *ema = malloc(nf * 4);
-    memcpy(ema, params, nf * 4);
-    difu_adam_params ap = {1e-9f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.001f, 1.0f, 0, 0, 0.999f};
-    double opt_ms[16] = {0};
-    for (int r = -1; r < nrun && !o->forward; r++) {
-        double ss, t0 = bench_now();
-        difu_sum_squares(e, (int64_t)nf, grads, &ss);
-        difu_adam_ema_step(e, (int64_t)nf, &ap, params, grads, am, av, ema);
-        if (r >= 0)
-            opt_ms[r] = 1e3 * (bench_now() - t0);
-    }
-    double optimizer_ms = bench_median(opt_ms, nrun);
-    free(am);
-    free(av);
-    free(ema);
+    double optimizer_ms = o->forward ? 0.0 : time_optimizer(e, params, grads, nf, nrun);
 
     op_kind kinds[MAX_KINDS];
     int nk = 0;
     double total = 0, phase[2] = {0, 0};
     for (int i = 0; i < g->n_nodes; i++) {
         char name[64];
-        kind_name(p, i, o->by_shape, name, sizeof name);
+        kind_name(e, p, i, o->by_shape, name, sizeof name);
         int bwd = backward_node(g, i), k = 0;
         while (k < nk && (kinds[k].backward != bwd || strcmp(kinds[k].name, name) != 0))
             k++;
@@ -212,8 +214,9 @@ int bench_ops(const bench_opts *o)
     }
     qsort(kinds, (size_t)nk, sizeof *kinds, by_time);
     printf("difu bench ops: %s, %s, batch %d, %d threads, ISA %s, conv %s; %d nodes; plan %.2f s\n",
-           o->model, o->forward ? "sampling forward" : "training step", n, difu_engine_threads(e), difu_isa_name(difu_engine_isa(e)),
-           difu_conv_backend_name(difu_engine_conv_backend(e)), g->n_nodes, t_plan);
+           o->model, o->forward ? "sampling forward" : "training step", n, difu_engine_threads(e),
+           difu_isa_name(difu_engine_isa(e)), difu_conv_backend_name(difu_engine_conv_backend(e)),
+           g->n_nodes, t_plan);
     printf("%-5s %-36s %5s %10s %6s %9s\n", "phase", "op", "nodes", "ms", "%", "GFLOP/s");
     for (int k = 0; k < nk; k++) {
         printf("%-5s %-36s %5d %10.2f %6.1f ", kinds[k].backward ? "bwd" : "fwd", kinds[k].name,
