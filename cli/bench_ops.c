@@ -52,31 +52,6 @@ static void kind_name(const difu_engine *e, const difu_plan *p, int i, int by_sh
         snprintf(buf, len, "%s", difu_op_name(n->op));
 }
 
-/* 2 x MACs of a node, for the FLOP-heavy ops (conv, linear, attention) in either direction. */
-static double node_flops(const difu_graph *g, const difu_node *n)
-{
-    const difu_gtensor *t = g->tensors;
-    switch (n->op) {
-    case DIFU_OP_CONV2D:
-        return 2.0 * (double)difu_gtensor_numel(&t[n->dst[0]]) *
-               (double)(t[n->src[1]].shape[1] * t[n->src[1]].shape[2] * t[n->src[1]].shape[3]);
-    case DIFU_OP_CONV2D_BWD_DATA: /* dy [N,Co,OH,OW] x w [Co,Ci,k,k] */
-        return 2.0 * (double)difu_gtensor_numel(&t[n->src[0]]) *
-               (double)(t[n->src[1]].shape[1] * t[n->src[1]].shape[2] * t[n->src[1]].shape[3]);
-    case DIFU_OP_CONV2D_BWD_WEIGHTS:
-        return 2.0 * (double)difu_gtensor_numel(&t[n->src[1]]) *
-               (double)(t[n->src[2]].shape[1] * t[n->src[2]].shape[2] * t[n->src[2]].shape[3]);
-    case DIFU_OP_ATTENTION:
-    case DIFU_OP_ATTENTION_BWD: {
-        const difu_gtensor *h = &t[n->op == DIFU_OP_ATTENTION ? n->dst[0] : n->src[2]];
-        double hw = (double)(h->shape[2] * h->shape[3]);
-        return (n->op == DIFU_OP_ATTENTION ? 4.0 : 8.0) * (double)h->shape[0] * (double)h->shape[1] * hw * hw;
-    }
-    default:
-        return 0;
-    }
-}
-
 static int by_time(const void *a, const void *b)
 {
     const op_kind *x = a, *y = b;
@@ -208,7 +183,7 @@ int bench_ops(const bench_opts *o)
         double s = sec[i] / (double)o->reps;
         kinds[k].count++;
         kinds[k].seconds += s;
-        kinds[k].flops += node_flops(g, &g->nodes[i]);
+        kinds[k].flops += difu_node_flops(g, &g->nodes[i]);
         total += s;
         phase[bwd] += s;
     }

@@ -110,6 +110,37 @@ size_t difu_gtensor_bytes(const difu_gtensor *t)
     return (size_t)difu_gtensor_numel(t) * difu_dtype_size(t->dtype);
 }
 
+double difu_node_flops(const difu_graph *g, const difu_node *n)
+{
+    const difu_gtensor *t = g->tensors;
+    switch (n->op) {
+    case DIFU_OP_CONV2D: /* y [N,Co,OH,OW] x w [Co,Ci,k,k] */
+        return 2.0 * (double)difu_gtensor_numel(&t[n->dst[0]]) *
+               (double)(t[n->src[1]].shape[1] * t[n->src[1]].shape[2] * t[n->src[1]].shape[3]);
+    case DIFU_OP_CONV2D_BWD_DATA: /* dy [N,Co,OH,OW] x w [Co,Ci,k,k] */
+        return 2.0 * (double)difu_gtensor_numel(&t[n->src[0]]) *
+               (double)(t[n->src[1]].shape[1] * t[n->src[1]].shape[2] * t[n->src[1]].shape[3]);
+    case DIFU_OP_CONV2D_BWD_WEIGHTS: /* dy [N,Co,OH,OW] x x [N,Ci,H,W] over k x k taps */
+        return 2.0 * (double)difu_gtensor_numel(&t[n->src[1]]) *
+               (double)(t[n->src[2]].shape[1] * t[n->src[2]].shape[2] * t[n->src[2]].shape[3]);
+    case DIFU_OP_LINEAR: /* y [N,out] x w [out,in] */
+        return 2.0 * (double)difu_gtensor_numel(&t[n->dst[0]]) * (double)t[n->src[1]].shape[1];
+    case DIFU_OP_LINEAR_BWD_DATA:    /* dy [N,out] x w [out,in] */
+    case DIFU_OP_LINEAR_BWD_WEIGHTS: /* x [N,in] x dy [N,out] */
+        return 2.0 * (double)difu_gtensor_numel(&t[n->src[0]]) * (double)t[n->src[1]].shape[1];
+    case DIFU_OP_ATTENTION: /* QK^T and PV: 2 x 2 x N x C x HW^2 */
+    case DIFU_OP_ATTENTION_BWD: /* twice the forward's products */
+    {
+        const difu_gtensor *h = &t[n->op == DIFU_OP_ATTENTION ? n->dst[0] : n->src[2]];
+        double hw = (double)(h->shape[2] * h->shape[3]);
+        return (n->op == DIFU_OP_ATTENTION ? 4.0 : 8.0) * (double)h->shape[0] *
+               (double)h->shape[1] * hw * hw;
+    }
+    default:
+        return 0;
+    }
+}
+
 const char *difu_shape_str(const difu_gtensor *t, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "[");

@@ -161,6 +161,9 @@ void difu_g_keep(difu_graph *g, int t);
 
 int64_t difu_gtensor_numel(const difu_gtensor *t);
 size_t difu_gtensor_bytes(const difu_gtensor *t);
+/* 2 x the multiply-adds of node n, for the FLOP-heavy ops (convolution, linear, attention) in
+ * either direction; 0 for the rest. */
+double difu_node_flops(const difu_graph *g, const difu_node *n);
 /* "[2, 3, 4]" into buf; returns buf. */
 const char *difu_shape_str(const difu_gtensor *t, char *buf, size_t len);
 /* Tensor id by name, or -1. */

@@ -196,25 +196,6 @@ void difu_model_destroy(difu_model *m)
     free(m);
 }
 
-static double node_flops(const difu_graph *g, const difu_node *n)
-{
-    const difu_gtensor *out = &g->tensors[n->dst[0]];
-    switch (n->op) {
-    case DIFU_OP_CONV2D: {
-        const difu_gtensor *w = &g->tensors[n->src[1]];
-        return 2.0 * (double)difu_gtensor_numel(out) * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
-    }
-    case DIFU_OP_LINEAR:
-        return 2.0 * (double)difu_gtensor_numel(out) * (double)g->tensors[n->src[1]].shape[1];
-    case DIFU_OP_ATTENTION: {
-        double hw = (double)(out->shape[2] * out->shape[3]);
-        return 2.0 * 2.0 * (double)out->shape[0] * (double)out->shape[1] * hw * hw;
-    }
-    default:
-        return 0;
-    }
-}
-
 difu_status difu_model_create(difu_engine *e, const difu_model_config *cfg, uint64_t seed,
                               difu_model **out)
 {
@@ -258,7 +239,7 @@ difu_status difu_model_create(difu_engine *e, const difu_model_config *cfg, uint
         m->param_count += difu_gtensor_numel(x);
     }
     for (int k = 0; k < g->n_nodes; k++)
-        m->flops += node_flops(g, &g->nodes[k]);
+        m->flops += difu_node_flops(g, &g->nodes[k]);
     m->block_bytes = g->param_bytes;
     difu_graph_free(g);
     if (!m->params || difu_arena_alloc(&m->param_block, m->block_bytes) != DIFU_OK ||

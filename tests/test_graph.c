@@ -1,7 +1,7 @@
 /* test_graph.c: the graph layer: shape errors name the node; every op's autodiff rule against
  * central finite differences of the loss (accumulated in double), including a tensor used twice;
  * the planner never overlaps two tensors live at the same time and reuses memory; runs repeat
- * bit for bit. */
+ * bit for bit; per-node FLOP counts of a training graph. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,10 @@
 
 #include <criterion/criterion.h>
 
+#include "difu.h"
 #include "graph.h"
 #include "test_util.h"
+#include "unet.h"
 
 /* ---------------------------------------------------------------- shape errors */
 
@@ -499,4 +501,40 @@ Test(graph_plan, reruns_and_thread_counts_give_identical_bits)
     free(first);
     release(&h1);
     release(&h2);
+}
+
+/* ---------------------------------------------------------------- FLOP counts */
+
+/* difu_node_flops on a training graph: each convolution's weight gradient and each linear's
+ * weight gradient takes exactly its forward's products, attention's backward twice its forward's,
+ * and the forward sums to MODEL.md's figure per image. */
+Test(graph_flops, backward_products_mirror_the_forward)
+{
+    difu_engine *e = tu_engine(DIFU_ISA_REF, 1);
+    difu_model_config c;
+    cr_assert_eq(difu_model_preset(e, "fmnist-t", &c), DIFU_OK);
+    const int n = 2;
+    difu_graph *g = difu_graph_new();
+    difu_unet_io io;
+    cr_assert_eq(difu_unet_build(g, &c, n, 1, &io), DIFU_OK, "%s", difu_graph_error(g));
+    double by_op[DIFU_OP_COUNT] = {0};
+    for (int i = 0; i < g->n_nodes; i++)
+        by_op[g->nodes[i].op] += difu_node_flops(g, &g->nodes[i]);
+    cr_assert_gt(by_op[DIFU_OP_CONV2D], 0);
+    cr_assert_eq(by_op[DIFU_OP_CONV2D_BWD_WEIGHTS], by_op[DIFU_OP_CONV2D]);
+    cr_assert_eq(by_op[DIFU_OP_LINEAR_BWD_WEIGHTS], by_op[DIFU_OP_LINEAR]);
+    cr_assert_eq(by_op[DIFU_OP_ATTENTION_BWD], 2 * by_op[DIFU_OP_ATTENTION]);
+    /* the first convolution's input (the noisy image) needs no gradient */
+    cr_assert_lt(by_op[DIFU_OP_CONV2D_BWD_DATA], by_op[DIFU_OP_CONV2D]);
+    cr_assert_gt(by_op[DIFU_OP_CONV2D_BWD_DATA], 0.95 * by_op[DIFU_OP_CONV2D]);
+    double fwd = by_op[DIFU_OP_CONV2D] + by_op[DIFU_OP_LINEAR] + by_op[DIFU_OP_ATTENTION];
+    cr_assert(fabs(fwd / n * 1e-9 - 0.554) < 0.0005, "forward %.4f GFLOP per image", fwd / n * 1e-9);
+    for (int op = 0; op < DIFU_OP_COUNT; op++) /* nothing else counts */
+        if (op != DIFU_OP_CONV2D && op != DIFU_OP_CONV2D_BWD_DATA &&
+            op != DIFU_OP_CONV2D_BWD_WEIGHTS && op != DIFU_OP_LINEAR &&
+            op != DIFU_OP_LINEAR_BWD_DATA && op != DIFU_OP_LINEAR_BWD_WEIGHTS &&
+            op != DIFU_OP_ATTENTION && op != DIFU_OP_ATTENTION_BWD)
+            cr_assert_eq(by_op[op], 0, "%s counted", difu_op_name(op));
+    difu_graph_free(g);
+    difu_engine_destroy(e);
 }
