@@ -181,6 +181,22 @@ static int make_runs(const wgeom *g, int64_t t0, int cnt, wrun *runs)
     return nrun;
 }
 
+void difu_winograd_geom(const difu_gemm_ukernel *u, int n, int c, int m, int h, int w,
+                        difu_wino_geom *g)
+{
+    wgeom_init(g, u, n, c, m, h, w);
+}
+
+int difu_winograd_runs(const difu_wino_geom *g, int64_t t0, int cnt, difu_wino_run *runs)
+{
+    return make_runs(g, t0, cnt, runs);
+}
+
+const difu_wino_xforms *difu_winograd_xforms(const difu_gemm_ukernel *u)
+{
+    return u->wino ? u->wino : &wino_generic;
+}
+
 /* ---------------------------------------------------------------- weights */
 
 /* Where g[o][c] of the convolution being run lives: w + o*so + c*sc, taps reversed if flip. */
@@ -271,7 +287,7 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
     wparts p = split_scratch(k, scratch, ith, g);
     const int mr = g->mr, nr = g->nr, c = g->c, nbp = g->nbp;
     const int mp = round_up_int(g->m, mr);
-    const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
+    const difu_wino_xforms *xf = difu_winograd_xforms(u);
     const int64_t nblocks = (g->tiles + nbp - 1) / nbp;
     /* pre: all rows' U made before (difu_winograd_transform_weights), one chunk */
     const int nchunks = pre ? 1 : g->nchunks, mchunk = pre ? mp : g->mchunk;
@@ -401,7 +417,7 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
                                int64_t b0, int64_t b1, int q0, int q1, float *out)
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
-    const difu_wino_xforms *xf = u->wino ? u->wino : &wino_generic;
+    const difu_wino_xforms *xf = difu_winograd_xforms(u);
     const int mr = g->mr, nr = g->nr, nbp = g->nbp, cin = d->cin, cout = d->cout;
     const int cpan = (cin + nr - 1) / nr, cinp = cpan * nr;
     int maxrows = (int)((SHARED_FLOATS / XI - XPAD) / cinp) / mr * mr;

@@ -89,6 +89,15 @@ void difu_wino_transpose_avx2(int rows, int cols, const float *src, int64_t lds,
 extern const difu_wino_xforms difu_wino_xforms_avx2;
 extern const difu_wino_xforms difu_wino_xforms_avx512;
 
+/* What the drivers use, for bench/bench_wino.c: the geometry of a forward over n images of c
+ * channels to m (backward-data: c and m swapped) with micro-kernel u; the runs of tiles
+ * [t0, t0 + cnt) of one block (at most nbp of them; returns their count); and the transforms
+ * u's ISA runs (the generic template when it has none of its own). */
+void difu_winograd_geom(const difu_gemm_ukernel *u, int n, int c, int m, int h, int w,
+                        difu_wino_geom *g);
+int difu_winograd_runs(const difu_wino_geom *g, int64_t t0, int cnt, difu_wino_run *runs);
+const difu_wino_xforms *difu_winograd_xforms(const difu_gemm_ukernel *u);
+
 /* 1 when the Winograd drivers take this k=3 stride-1 pad-1 shape: decided from the channels and
  * the image size only (never the batch or the thread count), so an image gets the same bits in
  * any batch and any team. */

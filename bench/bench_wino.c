@@ -1,0 +1,346 @@
+/* bench_wino.c: the Winograd F(4x4, 3x3) tile transforms alone (kernels/conv2d_winograd.h), per
+ * ISA, on the fmnist-s shapes: the input transform (image planes -> V, all blocks and channels
+ * of one forward), the output transform (M -> y, every output channel) and the dy transform of
+ * backward-weights, each over the whole batch as the drivers call them, without the GEMMs.
+ *
+ * The ISAs are timed in alternation within one process (round r runs every ISA once): on a
+ * shared virtual machine a whole process can run 1.5x slower than the next one (the vCPU's
+ * neighbour), so only in-process comparisons are meaningful. Before timing, every ISA's V and y
+ * are checked against the reference ISA's (the generic template) at 1e-5 relative.
+ * One line per case: transform, shape, batch, ISA, median and min ms, ns per tile and channel.
+ *
+ *   bench_wino [--batch 32] [--reps 15] [--shape c64_28,...] [--isas ref,avx2,avx512,neon] */
+/* MADV_HUGEPAGE is a Linux extension: the project's _POSIX_C_SOURCE alone hides it */
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#if defined(__linux__) && !defined(MADV_HUGEPAGE)
+#error "MADV_HUGEPAGE is not visible: large buffers would silently run on 4 KiB pages"
+#endif
+
+#include "conv2d_winograd.h"
+#include "difu.h"
+#include "engine_internal.h"
+
+typedef struct wshape {
+    const char *name;
+    int c, m, hw;
+} wshape;
+
+static const wshape shapes[] = {
+    {"c64_28", 64, 64, 28},     {"c128_14", 128, 128, 14},   {"c128_7", 128, 128, 7},
+    {"cat256_14", 256, 128, 14}, {"cat192_28", 192, 64, 28}, {"up128_28", 128, 128, 28},
+};
+enum { NSHAPES = sizeof shapes / sizeof shapes[0], MAX_REPS = 101 };
+enum { X_INPUT, X_OUTPUT, X_DY, X_COUNT };
+static const char *const xnames[X_COUNT] = {"input", "output", "dy"};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Zeroed floats on huge pages where the kernel allows (as the engine's arenas are). */
+static float *alloc_floats(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    void *p = NULL;
+    if (posix_memalign(&p, 2u << 20, bytes) != 0) {
+        fprintf(stderr, "bench_wino: out of memory for %zu floats\n", n);
+        exit(1);
+    }
+    madvise(p, bytes, MADV_HUGEPAGE);
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* One ISA's setup for one shape: its engine, geometry, transforms and buffers. */
+typedef struct variant {
+    difu_isa isa;
+    difu_engine *e;
+    difu_wino_geom g;
+    const difu_wino_xforms *xf;
+    float *v, *m, *work, *y;
+    difu_wino_bufs b;
+    difu_wino_run *runs;
+    double t[X_COUNT][MAX_REPS];
+} variant;
+
+static difu_engine *make_engine(difu_isa isa)
+{
+    difu_engine_params p = difu_engine_params_default();
+    p.max_isa = isa;
+    p.threads = 1;
+    p.honor_env = 0;
+    difu_engine *e = NULL;
+    char err[256];
+    if (difu_engine_create(&p, &e, err, sizeof err) != DIFU_OK) {
+        fprintf(stderr, "bench_wino: %s\n", err);
+        exit(1);
+    }
+    return e;
+}
+
+static void variant_init(variant *v, difu_isa isa, const wshape *s, int n)
+{
+    memset(v, 0, sizeof *v);
+    v->isa = isa;
+    v->e = make_engine(isa);
+    const difu_gemm_ukernel *u = &v->e->kernels.gemm_ukernel;
+    v->xf = difu_winograd_xforms(u);
+    difu_winograd_geom(u, n, s->c, s->m, s->hw, s->hw, &v->g);
+    const difu_wino_geom *g = &v->g;
+    /* V: 36 planes of vstride; M: 36 planes of mstride (mcb channels of nbp tiles); the work
+     * area from patch on (conv2d_winograd.h): patch, t (36 per column each), then o = line */
+    v->v = alloc_floats(36 * (size_t)g->vstride + 64);
+    v->m = alloc_floats(36 * (size_t)g->mstride + 64);
+    v->work = alloc_floats((size_t)DIFU_WINO_WORK_PER_COLUMN * (size_t)g->nbp + 64);
+    v->b = (difu_wino_bufs){v->v, v->work, v->work + 36 * g->nbp, v->work + 72 * g->nbp,
+                            v->work + 72 * g->nbp};
+    v->y = alloc_floats((size_t)n * (size_t)s->m * (size_t)(s->hw * s->hw));
+    v->runs = malloc(sizeof *v->runs * (size_t)g->nbp);
+    if (!v->runs) {
+        fprintf(stderr, "bench_wino: out of memory\n");
+        exit(1);
+    }
+}
+
+static void variant_free(variant *v)
+{
+    free(v->v), free(v->m), free(v->work), free(v->y), free(v->runs);
+    difu_engine_destroy(v->e);
+}
+
+static int64_t nblocks(const difu_wino_geom *g) { return (g->tiles + g->nbp - 1) / g->nbp; }
+
+/* Block b's tile count and runs. */
+static int block_runs(variant *v, int64_t b, int *cnt)
+{
+    const difu_wino_geom *g = &v->g;
+    int64_t t0 = b * g->nbp;
+    *cnt = g->tiles - t0 < g->nbp ? (int)(g->tiles - t0) : g->nbp;
+    return difu_winograd_runs(g, t0, *cnt, v->runs);
+}
+
+/* M[xi][i][j] of block b filled from (xi, output channel, global tile) alone, so every ISA's
+ * geometry holds the same values. */
+static void fill_m(variant *v, int64_t b, int o0, int rows)
+{
+    const difu_wino_geom *g = &v->g;
+    for (int xi = 0; xi < 36; xi++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < g->nbp; j++) {
+                int64_t t = b * g->nbp + j;
+                v->m[xi * g->mstride + (int64_t)i * g->nbp + j] =
+                    (float)((xi * 7 + (o0 + i) * 13 + t * 3) % 31) * 0.03125f - 0.5f;
+            }
+}
+
+/* The whole batch through one transform; returns seconds. M keeps block 0's values for the
+ * timed output runs (the arithmetic does not depend on them). */
+static double run_x(variant *v, int x, const float *src)
+{
+    const difu_wino_geom *g = &v->g;
+    const int nr = g->nr;
+    double t0 = now_s();
+    for (int64_t b = 0; b < nblocks(g); b++) {
+        int cnt, nrun = block_runs(v, b, &cnt), ncols = (cnt + nr - 1) / nr * nr;
+        if (x == X_INPUT)
+            v->xf->input(g, src, v->runs, nrun, cnt, 0, g->c, v->v, g->vstride,
+                         (int64_t)g->c * nr, nr, &v->b);
+        else if (x == X_OUTPUT)
+            for (int o = 0; o < g->m; o++)
+                v->xf->output(g, v->m + (int64_t)(o % g->mcb) * g->nbp, g->mstride, ncols, v->runs,
+                              nrun, o, 0.25f, NULL, v->y, &v->b);
+        else
+            for (int co = 0; co < g->m; co++) /* dM of one output channel at a time, as the driver */
+                v->xf->dy(g, v->y, v->runs, nrun, cnt, co, v->m, g->mstride, &v->b);
+    }
+    return now_s() - t0;
+}
+
+/* |a - b| <= 1e-5 * max(1, |b|) everywhere, else reports the first difference. */
+static int close_to(const char *what, const variant *v, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= 1e-5f * fmaxf(1.0f, fabsf(b[i])))) {
+            fprintf(stderr, "bench_wino: %s %s element %zu: %.9g vs reference %.9g\n",
+                    difu_isa_name(v->isa), what, i, a[i], b[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* V of the first block as (xi, channel, tile), whatever the ISA's panel layout. */
+static void v_canonical(const variant *v, int cnt, float *out)
+{
+    const difu_wino_geom *g = &v->g;
+    for (int xi = 0; xi < 36; xi++)
+        for (int ci = 0; ci < g->c; ci++)
+            for (int j = 0; j < cnt; j++)
+                out[((int64_t)xi * g->c + ci) * cnt + j] =
+                    v->v[xi * g->vstride + (int64_t)(j / g->nr) * g->c * g->nr +
+                         (int64_t)ci * g->nr + j % g->nr];
+}
+
+/* The ISA's V (first block) and y (every block, M filled per block) against the reference's. */
+static int check(variant *v, variant *ref, const float *src, const wshape *s, int n)
+{
+    int cnt_v, cnt_r;
+    block_runs(v, 0, &cnt_v), block_runs(ref, 0, &cnt_r);
+    int cnt = cnt_v < cnt_r ? cnt_v : cnt_r;
+    size_t nv = (size_t)36 * (size_t)s->c * (size_t)cnt;
+    float *a = malloc(nv * sizeof *a), *b = malloc(nv * sizeof *b);
+    if (!a || !b) {
+        fprintf(stderr, "bench_wino: out of memory\n");
+        exit(1);
+    }
+    variant *both[2] = {v, ref};
+    for (int k = 0; k < 2; k++) {
+        variant *w = both[k];
+        int c, nrun = block_runs(w, 0, &c);
+        w->xf->input(&w->g, src, w->runs, nrun, c, 0, s->c, w->v, w->g.vstride,
+                     (int64_t)s->c * w->g.nr, w->g.nr, &w->b);
+        v_canonical(w, cnt, k ? b : a);
+        for (int64_t blk = 0; blk < nblocks(&w->g); blk++) {
+            nrun = block_runs(w, blk, &c);
+            for (int o0 = 0; o0 < s->m; o0 += w->g.mcb) {
+                int rows = s->m - o0 < w->g.mcb ? s->m - o0 : w->g.mcb;
+                fill_m(w, blk, o0, rows);
+                for (int i = 0; i < rows; i++)
+                    w->xf->output(&w->g, w->m + (int64_t)i * w->g.nbp, w->g.mstride,
+                                  (c + w->g.nr - 1) / w->g.nr * w->g.nr, w->runs, nrun, o0 + i,
+                                  0.25f, NULL, w->y, &w->b);
+            }
+        }
+    }
+    int ok = close_to("V", v, a, b, nv) &&
+             close_to("y", v, v->y, ref->y, (size_t)n * (size_t)s->m * (size_t)(s->hw * s->hw));
+    free(a), free(b);
+    return ok;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_wino [--batch N] [--reps N] [--shape name,...] [--isas "
+                    "ref,avx2,avx512,neon]\nshapes:");
+    for (int i = 0; i < NSHAPES; i++)
+        fprintf(stderr, " %s", shapes[i].name);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int batch = 32, reps = 15, shape_on[NSHAPES], isa_on[DIFU_ISA_COUNT], any_shape = 0;
+    int any_isa = 0;
+    memset(shape_on, 0, sizeof shape_on);
+    memset(isa_on, 0, sizeof isa_on);
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            usage();
+        char *val = argv[++i], *save = NULL;
+        if (strcmp(argv[i - 1], "--batch") == 0) {
+            batch = atoi(val);
+        } else if (strcmp(argv[i - 1], "--reps") == 0) {
+            reps = atoi(val);
+        } else if (strcmp(argv[i - 1], "--shape") == 0) {
+            for (char *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int k = 0;
+                while (k < NSHAPES && strcmp(t, shapes[k].name) != 0)
+                    k++;
+                if (k == NSHAPES) {
+                    fprintf(stderr, "bench_wino: unknown shape '%s'\n", t);
+                    usage();
+                }
+                shape_on[k] = any_shape = 1;
+            }
+        } else if (strcmp(argv[i - 1], "--isas") == 0) {
+            for (char *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int k = difu_isa_parse(t);
+                if (k < 0) {
+                    fprintf(stderr, "bench_wino: unknown ISA '%s'\n", t);
+                    usage();
+                }
+                isa_on[k] = any_isa = 1;
+            }
+        } else {
+            usage();
+        }
+    }
+    if (batch < 1 || batch > 1024 || reps < 1 || reps > MAX_REPS) {
+        fprintf(stderr, "bench_wino: --batch must be 1..1024 and --reps 1..%d\n", MAX_REPS);
+        return 2;
+    }
+    difu_cpu_features f = difu_cpu_detect();
+    difu_isa best = difu_cpu_best_isa(&f), isas[DIFU_ISA_COUNT];
+    int n_isa = 0;
+    for (int k = 0; k < DIFU_ISA_COUNT; k++) {
+        int runs = k == DIFU_ISA_REF || k == (int)best ||
+                   (k == DIFU_ISA_AVX2 && best == DIFU_ISA_AVX512);
+        if (runs && (!any_isa || isa_on[k]))
+            isas[n_isa++] = (difu_isa)k;
+    }
+    printf("# bench_wino: Winograd F(4x4, 3x3) tile transforms, batch %d, reps %d (median, min), "
+           "ISAs alternating\n",
+           batch, reps);
+    printf("%-7s %-10s %5s %-7s %10s %10s %14s\n", "xform", "shape", "n", "isa", "median ms",
+           "min ms", "ns/tile/chan");
+    int failed = 0;
+    for (int si = 0; si < NSHAPES; si++) {
+        if (any_shape && !shape_on[si])
+            continue;
+        const wshape *s = &shapes[si];
+        size_t nsrc = (size_t)batch * (size_t)s->c * (size_t)(s->hw * s->hw);
+        float *src = alloc_floats(nsrc);
+        for (size_t i = 0; i < nsrc; i++)
+            src[i] = (float)((i * 2654435761u) % 1000) * 0.002f - 1.0f;
+        variant ref, *v = calloc((size_t)n_isa, sizeof *v);
+        if (!v) {
+            fprintf(stderr, "bench_wino: out of memory\n");
+            return 1;
+        }
+        variant_init(&ref, DIFU_ISA_REF, s, batch);
+        for (int k = 0; k < n_isa; k++) {
+            variant_init(&v[k], isas[k], s, batch);
+            if (!check(&v[k], &ref, src, s, batch))
+                failed = 1;
+        }
+        for (int x = 0; x < X_COUNT; x++)
+            for (int k = 0; k < n_isa; k++)
+                run_x(&v[k], x, src); /* warm-up */
+        for (int r = 0; r < reps; r++)
+            for (int x = 0; x < X_COUNT; x++)
+                for (int k = 0; k < n_isa; k++)
+                    v[k].t[x][r] = run_x(&v[k], x, src);
+        for (int x = 0; x < X_COUNT; x++)
+            for (int k = 0; k < n_isa; k++) {
+                qsort(v[k].t[x], (size_t)reps, sizeof(double), cmp_double);
+                double med = v[k].t[x][reps / 2], tc = (double)v[k].g.tiles *
+                                                         (x == X_INPUT ? s->c : s->m);
+                printf("%-7s %-10s %5d %-7s %10.3f %10.3f %14.2f\n", xnames[x], s->name, batch,
+                       difu_isa_name(v[k].isa), med * 1e3, v[k].t[x][0] * 1e3, med * 1e9 / tc);
+            }
+        for (int k = 0; k < n_isa; k++)
+            variant_free(&v[k]);
+        variant_free(&ref);
+        free(v);
+        free(src);
+    }
+    if (failed)
+        fprintf(stderr, "bench_wino: an ISA's transforms disagree with the reference\n");
+    return failed;
+}
