@@ -239,6 +239,46 @@ void difu_wino_input_avx2(const difu_wino_geom *g, const float *src, const difu_
     }
 }
 
+/* Output channel o's rows from the 4 lines to dst, with the epilogue (kernels.h's order:
+ * + channel, then + residual). Inlined once per epilogue kind: the flags are constants, so each
+ * loop carries only its own work. Whole chunks use plain loads and stores; the line's padding
+ * covers a load past the run. */
+static inline __attribute__((always_inline)) void
+copy_out(const difu_wino_geom *g, const float *line, int64_t ls, const difu_wino_run *runs,
+         int nrun, int o, const float *chan, const float *res, const int has_chan,
+         const int has_res, float *dst)
+{
+    const int64_t hw = (int64_t)g->h * g->w;
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        const int64_t plane = (int64_t)rn->img * g->m + o;
+        const __m256 cv = _mm256_set1_ps(has_chan ? chan[plane] : 0.0f);
+        const int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
+        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
+            const float *l = line + r * ls + 4 * rn->jj;
+            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
+            int off = 0;
+            for (; off + 8 <= n4; off += 8) {
+                __m256 v = _mm256_loadu_ps(l + off);
+                if (has_chan)
+                    v = _mm256_add_ps(v, cv);
+                if (has_res)
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + at + off));
+                _mm256_storeu_ps(dst + at + off, v);
+            }
+            if (off < n4) {
+                const __m256i k = lanes(0, n4 - off);
+                __m256 v = _mm256_loadu_ps(l + off);
+                if (has_chan)
+                    v = _mm256_add_ps(v, cv);
+                if (has_res)
+                    v = _mm256_add_ps(v, _mm256_maskload_ps(res + at + off, k));
+                _mm256_maskstore_ps(dst + at + off, k, v);
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- output tiles */
 
 void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
@@ -277,30 +317,14 @@ void difu_wino_output_avx2(const difu_wino_geom *g, const float *m, int64_t xstr
             interleave4(y[r], line + r * ls + 32 * q);
     }
     const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
-    for (int ri = 0; ri < nrun; ri++) {
-        const difu_wino_run *rn = &runs[ri];
-        const int64_t plane = (int64_t)rn->img * g->m + o;
-        const __m256 cv = _mm256_set1_ps(chan ? chan[plane] : 0.0f);
-        int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
-        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
-            const float *l = line + r * ls + 4 * rn->jj;
-            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
-            for (int off = 0; off < n4; off += 8) {
-                const int full = off + 8 <= n4;
-                const __m256i k = full ? _mm256_set1_epi32(-1) : lanes(0, n4 - off);
-                __m256 v = _mm256_loadu_ps(l + off);
-                if (chan) /* the epilogue's order: + channel, then + residual */
-                    v = _mm256_add_ps(v, cv);
-                if (res)
-                    v = _mm256_add_ps(v, full ? _mm256_loadu_ps(res + at + off)
-                                              : _mm256_maskload_ps(res + at + off, k));
-                if (full)
-                    _mm256_storeu_ps(dst + at + off, v);
-                else
-                    _mm256_maskstore_ps(dst + at + off, k, v);
-            }
-        }
-    }
+    if (chan && res)
+        copy_out(g, line, ls, runs, nrun, o, chan, res, 1, 1, dst);
+    else if (chan)
+        copy_out(g, line, ls, runs, nrun, o, chan, NULL, 1, 0, dst);
+    else if (res)
+        copy_out(g, line, ls, runs, nrun, o, NULL, res, 0, 1, dst);
+    else
+        copy_out(g, line, ls, runs, nrun, o, NULL, NULL, 0, 0, dst);
 }
 
 /* ---------------------------------------------------------------- output gradients */
