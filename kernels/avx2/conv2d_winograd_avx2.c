@@ -355,7 +355,7 @@ void difu_wino_dy_avx2(const difu_wino_geom *g, const float *dy, const difu_wino
                                  valid - off >= 8 ? _mm256_loadu_ps(s + off)
                                                   : _mm256_maskload_ps(s + off, lanes(0, valid - off)));
         }
-        /* after the runs: the last one's excess lands here */
+        /* past the runs: zeros, not stale values (transformed, never used: k = cnt) */
         memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (8 * ngroups - used)));
     }
     for (int q = 0; q < ngroups; q++) {

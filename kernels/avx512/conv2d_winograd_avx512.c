@@ -337,16 +337,20 @@ void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wi
     const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
     for (int r = 0; r < 4; r++) {
         float *l = line + r * ls;
-        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (16 * ngroups - used)));
+        /* whole vectors (masked stores cost 15% here): the next run overwrites the excess */
         for (int ri = 0; ri < nrun; ri++) {
             const difu_wino_run *rn = &runs[ri];
             const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
             const int valid = row < g->h ? (g->w - col0 < n4 ? g->w - col0 : n4) : 0;
             const float *s = dy + ((int64_t)rn->img * g->m + co) * hw + (int64_t)row * g->w + col0;
             for (int off = 0; off < n4; off += 16)
-                _mm512_mask_storeu_ps(l + 4 * rn->jj + off, lanes(0, n4 - off),
-                                      _mm512_maskz_loadu_ps(lanes(0, valid - off), s + off));
+                _mm512_storeu_ps(l + 4 * rn->jj + off,
+                                 valid - off >= 16
+                                     ? _mm512_loadu_ps(s + off)
+                                     : _mm512_maskz_loadu_ps(lanes(0, valid - off), s + off));
         }
+        /* past the runs: zeros, not stale values (transformed, never used: k = cnt) */
+        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (16 * ngroups - used)));
     }
     for (int q = 0; q < ngroups; q++) {
         __m512 d[4][4], e[6][4];
