@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_timing.h"
 #include "difu.h"
 
 enum { MAX_ROUNDS = 201 };
@@ -87,13 +88,6 @@ static void lib_open(lib *l, const char *path, const char *model, int threads)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 typedef struct batch {
     int n, train;
     float *x, *noise, *eps, loss;
@@ -102,7 +96,7 @@ typedef struct batch {
 
 static double run(lib *l, batch *b)
 {
-    double t0 = now_s();
+    double t0 = bench_seconds();
     difu_status s = b->train ? l->forward_backward(l->m, b->n, b->x, b->t, b->y, b->noise,
                                                    &b->loss, b->eps)
                              : l->forward(l->m, b->n, b->x, b->t, b->y, b->eps);
@@ -110,19 +104,7 @@ static double run(lib *l, batch *b)
         fprintf(stderr, "bench_ab: %s: %s\n", l->path, l->last_error(l->e));
         exit(1);
     }
-    return now_s() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return bench_seconds() - t0;
 }
 
 static void usage(void)
@@ -195,7 +177,7 @@ int main(int argc, char **argv)
         }
         ratio[r] = B.t[r] / A.t[r];
     }
-    double ra = median(ratio, rounds), ma = median(A.t, rounds), mb = median(B.t, rounds);
+    double ra = bench_median(ratio, rounds), ma = bench_median(A.t, rounds), mb = bench_median(B.t, rounds);
     printf("bench_ab: %s %s, n %d, %d threads, %d rounds (medians)\n", model, what, n, threads,
            rounds);
     printf("  A %-40s %9.2f ms\n  B %-40s %9.2f ms\n  B / A per round: %.4f (B %s by %.1f%%)\n",

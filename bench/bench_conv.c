@@ -23,6 +23,7 @@
 #endif
 #include <time.h>
 
+#include "bench_timing.h"
 #include "difu.h"
 
 typedef struct conv_shape {
@@ -241,12 +242,6 @@ static difu_status run_op(difu_engine *e, bufs *B, int op)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static difu_engine *make_engine(int v, int threads)
 {
     difu_engine_params p = difu_engine_params_default();
@@ -383,7 +378,7 @@ int main(int argc, char **argv)
                             run_op(e, &B, op);
                             times[r] = now_s(o.cpu_clock) - t0;
                         }
-                        qsort(times, (size_t)reps, sizeof times[0], cmp_double);
+                        qsort(times, (size_t)reps, sizeof times[0], bench_cmp_double);
                         double med = reps % 2 ? times[reps / 2]
                                               : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
                         printf("%-12s %-14s %-5d %-20s %-7s %3d %10.3f %9.1f%s\n", opnames[op],

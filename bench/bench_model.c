@@ -19,22 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_timing.h"
 #include "difu.h"
 #include "graph.h"
 #include "unet.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static uint64_t mix(uint64_t *s)
 {
@@ -172,11 +160,11 @@ static void run_case(const char *name, int n, int threads, int train, int reps)
         }
     double *ms = malloc((size_t)reps * sizeof *ms);
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_seconds();
         step(m, &b, train);
-        ms[r] = 1e3 * (now() - t0);
+        ms[r] = 1e3 * (bench_seconds() - t0);
     }
-    qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+    qsort(ms, (size_t)reps, sizeof *ms, bench_cmp_double);
     double med = ms[reps / 2];
     double flops = difu_model_forward_flops(m) * n * (train ? 3.0 : 1.0);
     struct rusage ru;
@@ -221,11 +209,11 @@ static void barriers(const char *name, int n, int threads, int reps)
             difu_plan_all_barriers(p);
         difu_graph_run(e, p);
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_seconds();
             difu_graph_run(e, p);
-            ms[r] = 1e3 * (now() - t0);
+            ms[r] = 1e3 * (bench_seconds() - t0);
         }
-        qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+        qsort(ms, (size_t)reps, sizeof *ms, bench_cmp_double);
         printf("%-9s batch %d, %d threads, %d nodes: %s: %.2f ms (median of %d)\n", name, n,
                threads, g->n_nodes, pass ? "barrier after every node" : "planned barriers",
                ms[reps / 2], reps);

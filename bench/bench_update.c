@@ -14,23 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_timing.h"
 #include "difu.h"
 
 #define CHECK_N 100003
 #define PARAMS_S 6472705
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *alloc_floats(size_t n, float fill)
 {
@@ -148,11 +136,11 @@ static double time_op(difu_engine *e, int op, int64_t n, bufs *B, int reps)
     double t[64];
     run_op(e, op, n, B); /* warm-up */
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_seconds();
         run_op(e, op, n, B);
-        t[r] = now_s() - t0;
+        t[r] = bench_seconds() - t0;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    qsort(t, (size_t)reps, sizeof t[0], bench_cmp_double);
     return t[reps / 2];
 }
 

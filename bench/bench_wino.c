@@ -24,6 +24,7 @@
 #endif
 
 #include "conv2d_winograd.h"
+#include "bench_timing.h"
 #include "difu.h"
 #include "engine_internal.h"
 
@@ -39,19 +40,6 @@ static const wshape shapes[] = {
 enum { NSHAPES = sizeof shapes / sizeof shapes[0], MAX_REPS = 101 };
 enum { X_INPUT, X_OUTPUT, X_DY, X_COUNT };
 static const char *const xnames[X_COUNT] = {"input", "output", "dy"};
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Zeroed floats on huge pages where the kernel allows (as the engine's arenas are). */
 static float *alloc_floats(size_t n)
@@ -155,7 +143,7 @@ static double run_x(variant *v, int x, const float *src)
 {
     const difu_wino_geom *g = &v->g;
     const int nr = g->nr;
-    double t0 = now_s();
+    double t0 = bench_seconds();
     for (int64_t b = 0; b < nblocks(g); b++) {
         int cnt, nrun = block_runs(v, b, &cnt), ncols = (cnt + nr - 1) / nr * nr;
         if (x == X_INPUT)
@@ -169,7 +157,7 @@ static double run_x(variant *v, int x, const float *src)
             for (int co = 0; co < g->m; co++) /* dM of one output channel at a time, as the driver */
                 v->xf->dy(g, v->y, v->runs, nrun, cnt, co, v->m, g->mstride, &v->b);
     }
-    return now_s() - t0;
+    return bench_seconds() - t0;
 }
 
 /* |a - b| <= 1e-5 * max(1, |b|) everywhere, else reports the first difference. */
@@ -328,7 +316,7 @@ int main(int argc, char **argv)
                     v[k].t[x][r] = run_x(&v[k], x, src);
         for (int x = 0; x < X_COUNT; x++)
             for (int k = 0; k < n_isa; k++) {
-                qsort(v[k].t[x], (size_t)reps, sizeof(double), cmp_double);
+                qsort(v[k].t[x], (size_t)reps, sizeof(double), bench_cmp_double);
                 double med = v[k].t[x][reps / 2], tc = (double)v[k].g.tiles *
                                                          (x == X_INPUT ? s->c : s->m);
                 printf("%-7s %-10s %5d %-7s %10.3f %10.3f %14.2f\n", xnames[x], s->name, batch,
