@@ -120,7 +120,7 @@ double difu_node_flops(const difu_graph *g, const difu_node *n)
     case DIFU_OP_CONV2D_BWD_DATA: /* dy [N,Co,OH,OW] x w [Co,Ci,k,k] */
         return 2.0 * (double)difu_gtensor_numel(&t[n->src[0]]) *
                (double)(t[n->src[1]].shape[1] * t[n->src[1]].shape[2] * t[n->src[1]].shape[3]);
-    case DIFU_OP_CONV2D_BWD_WEIGHTS: /* dy [N,Co,OH,OW] x x [N,Ci,H,W] over k x k taps */
+    case DIFU_OP_CONV2D_BWD_WEIGHTS: /* dy [N,Co,OH,OW] x Ci*k*k taps of x (src 2: the weight) */
         return 2.0 * (double)difu_gtensor_numel(&t[n->src[1]]) *
                (double)(t[n->src[2]].shape[1] * t[n->src[2]].shape[2] * t[n->src[2]].shape[3]);
     case DIFU_OP_LINEAR: /* y [N,out] x w [out,in] */
