@@ -235,8 +235,9 @@ void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const dif
 
 /* Output channel o's rows from the 4 lines to dst, with the epilogue (kernels.h's order:
  * + channel, then + residual). Inlined once per epilogue kind: the flags are constants, so each
- * loop carries only its own work (a loop testing them per chunk ran 17% slower). Whole chunks
- * use plain loads and stores; the line's padding covers a load past the run. */
+ * loop carries only its own work (in the transform alone, testing them per chunk cost 15%; in
+ * the model the difference is within noise). Whole chunks use plain loads and stores; the
+ * line's padding covers a load past the run. */
 static inline __attribute__((always_inline)) void
 copy_out(const difu_wino_geom *g, const float *line, int64_t ls, const difu_wino_run *runs,
          int nrun, int o, const float *chan, const float *res, const int has_chan,
@@ -337,7 +338,8 @@ void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wi
     const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
     for (int r = 0; r < 4; r++) {
         float *l = line + r * ls;
-        /* whole vectors (masked stores cost 15% here): the next run overwrites the excess */
+        /* whole vectors (masked ones cost 15% in the transform alone): the next run overwrites
+         * the excess */
         for (int ri = 0; ri < nrun; ri++) {
             const difu_wino_run *rn = &runs[ri];
             const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
