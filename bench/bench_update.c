@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_engine.h"
 #include "bench_timing.h"
 #include "difu.h"
 
@@ -31,21 +32,6 @@ static float *alloc_floats(size_t n, float fill)
     for (size_t i = 0; i < n; i++)
         p[i] = fill + (float)(i % 97) * 1e-3f;
     return p;
-}
-
-static difu_engine *make_engine(difu_isa isa, int threads)
-{
-    difu_engine_params p = difu_engine_params_default();
-    p.max_isa = isa;
-    p.threads = threads;
-    p.honor_env = 0;
-    difu_engine *e = NULL;
-    char err[256];
-    if (difu_engine_create(&p, &e, err, sizeof err) != DIFU_OK) {
-        fprintf(stderr, "bench_update: %s\n", err);
-        exit(1);
-    }
-    return e;
 }
 
 static void must(difu_engine *e, difu_status s)
@@ -209,7 +195,7 @@ int main(int argc, char **argv)
     if (best == DIFU_ISA_AVX512)
         isas[n_isa++] = DIFU_ISA_AVX512;
 
-    difu_engine *ref = make_engine(DIFU_ISA_REF, 1);
+    difu_engine *ref = bench_make_engine("bench_update", DIFU_ISA_REF, 1);
     printf("%-12s %10s %-7s %3s %10s %9s %8s\n", "op", "elements", "isa", "thr", "ms",
            "Gelem/s", "GB/s");
     for (int op = 0; op < OP_COUNT; op++) {
@@ -220,7 +206,7 @@ int main(int argc, char **argv)
             sizes[0] = sizes[1] = PARAMS_S;
         int nsizes = sizes[0] == sizes[1] ? 1 : 2;
         for (int k = 0; k < n_isa; k++) {
-            difu_engine *chk = make_engine(isas[k], 1);
+            difu_engine *chk = bench_make_engine("bench_update", isas[k], 1);
             if (!check_op(chk, ref, op, &B, &R)) {
                 fprintf(stderr, "bench_update: %s %s disagrees with the reference\n", op_names[op],
                         difu_isa_name(isas[k]));
@@ -229,7 +215,7 @@ int main(int argc, char **argv)
             difu_engine_destroy(chk);
             for (int s = 0; s < nsizes; s++)
                 for (int t = 0; t < nthreads; t++) {
-                    difu_engine *e = make_engine(isas[k], threads[t]);
+                    difu_engine *e = bench_make_engine("bench_update", isas[k], threads[t]);
                     double sec = time_op(e, op, sizes[s], &B, reps);
                     printf("%-12s %10lld %-7s %3d %10.3f %9.3f %8.2f\n", op_names[op],
                            (long long)sizes[s], difu_isa_name(isas[k]), threads[t], 1e3 * sec,

@@ -24,6 +24,7 @@
 #endif
 
 #include "conv2d_winograd.h"
+#include "bench_engine.h"
 #include "bench_timing.h"
 #include "difu.h"
 #include "engine_internal.h"
@@ -67,26 +68,11 @@ typedef struct variant {
     double t[X_COUNT][MAX_REPS];
 } variant;
 
-static difu_engine *make_engine(difu_isa isa)
-{
-    difu_engine_params p = difu_engine_params_default();
-    p.max_isa = isa;
-    p.threads = 1;
-    p.honor_env = 0;
-    difu_engine *e = NULL;
-    char err[256];
-    if (difu_engine_create(&p, &e, err, sizeof err) != DIFU_OK) {
-        fprintf(stderr, "bench_wino: %s\n", err);
-        exit(1);
-    }
-    return e;
-}
-
 static void variant_init(variant *v, difu_isa isa, const wshape *s, int n)
 {
     memset(v, 0, sizeof *v);
     v->isa = isa;
-    v->e = make_engine(isa);
+    v->e = bench_make_engine("bench_wino", isa, 1);
     const difu_gemm_ukernel *u = &v->e->kernels.gemm_ukernel;
     v->xf = difu_winograd_xforms(u);
     difu_winograd_geom(u, n, s->c, s->m, s->hw, s->hw, &v->g);
