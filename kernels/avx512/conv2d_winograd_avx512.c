@@ -137,31 +137,44 @@ static inline void store_lane(float *dst, __m512 v, int l)
 
 /* Rows pass of one channel plane for its runs: line r' gets (B^T d)_r' of each run's 4*len
  * columns at 4*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
- * load waits on a store). */
+ * load waits on a store). Rows above or below the image load with an empty mask (zeros, no
+ * memory touched), so the loop has no branch per row, and a chunk wholly past the image's right
+ * edge (a 14-wide image's last 2 columns) loads and transforms nothing. */
 static void input_rows(const difu_wino_geom *g, const float *src, int64_t istride,
                        const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
 {
-    const int w = g->w, nbp = g->nbp;
+    const int w = g->w, h = g->h, nbp = g->nbp;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
         const float *plane = src + rn->img * istride;
         const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
         const int e = rn->jj + rn->len - 1;
+        const float *row_at[6];
+        __mmask16 row_in[6]; /* all lanes for a row inside the image, none outside */
+        for (int r = 0; r < 6; r++) {
+            const int row = y0 + r, inside = row >= 0 && row < h;
+            row_in[r] = (__mmask16)(inside ? 0xFFFF : 0);
+            row_at[r] = plane + (int64_t)(inside ? row : 0) * w + col0;
+        }
+        float *line = L->line + 4 * rn->jj;
         for (int off = 0; off < n; off += 16) {
             const int col = col0 + off;
             const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
-            __m512 d[6], o[6];
-            for (int r = 0; r < 6; r++) {
-                int row = y0 + r;
-                d[r] = row >= 0 && row < g->h
-                           ? _mm512_maskz_loadu_ps(in, plane + (int64_t)row * w + col)
-                           : _mm512_setzero_ps();
-            }
-            bt6(d, o);
             const __mmask16 out = lanes(0, n - 2 - off);
-            for (int r = 0; r < 6; r++)
-                _mm512_mask_storeu_ps(L->line + r * ls + 4 * rn->jj + off, out, o[r]);
             const int t4 = n - 2 - off; /* lane of tail column 4, if in this chunk */
+            __m512 o[6];
+            if (in) {
+                __m512 d[6];
+                for (int r = 0; r < 6; r++)
+                    d[r] = _mm512_maskz_loadu_ps(in & row_in[r], row_at[r] + off);
+                bt6(d, o);
+            } else {
+                for (int r = 0; r < 6; r++)
+                    o[r] = _mm512_setzero_ps();
+            }
+            if (out)
+                for (int r = 0; r < 6; r++)
+                    _mm512_mask_storeu_ps(line + r * ls + off, out, o[r]);
             if (t4 >= 0 && t4 < 16)
                 for (int r = 0; r < 6; r++)
                     store_lane(L->tails4 + r * nbp + e, o[r], t4);
