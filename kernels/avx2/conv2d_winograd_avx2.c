@@ -128,36 +128,47 @@ typedef struct input_lines {
  * columns at 4*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
  * load waits on a store). The stores are whole vectors: what a run writes past its 4*len columns
  * (at most 6 floats) the next run overwrites, and past the last run nothing reads it but lanes
- * that the columns pass replaces (a run's end) or zeroes (past cnt). */
+ * that the columns pass replaces (a run's end) or zeroes (past cnt). Rows above or below the
+ * image load with an empty mask (no branch per row); a chunk wholly past the right edge loads
+ * nothing. */
 static void input_rows(const difu_wino_geom *g, const float *src, int64_t istride,
                        const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
 {
-    const int w = g->w, nbp = g->nbp;
+    const int w = g->w, h = g->h, nbp = g->nbp;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
         const float *plane = src + rn->img * istride;
         const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
         const int e = rn->jj + rn->len - 1;
         float *line = L->line + 4 * rn->jj;
+        const float *row_at[6];
+        __m256i row_in[6]; /* all lanes for a row inside the image, none outside */
+        for (int r = 0; r < 6; r++) {
+            const int row = y0 + r, inside = row >= 0 && row < h;
+            row_in[r] = _mm256_set1_epi32(inside ? -1 : 0);
+            row_at[r] = plane + (int64_t)(inside ? row : 0) * w + col0;
+        }
         for (int off = 0; off < n; off += 8) {
             const int col = col0 + off;
-            const __m256i in = lanes(-col, (w - col < n - off ? w - col : n - off));
-            __m256 d[6], o[6];
-            for (int r = 0; r < 6; r++) {
-                int row = y0 + r;
-                d[r] = row >= 0 && row < g->h
-                           ? _mm256_maskload_ps(plane + (int64_t)row * w + col, in)
-                           : _mm256_setzero_ps();
+            __m256 o[6];
+            if (col < w) {
+                const __m256i in = lanes(-col, (w - col < n - off ? w - col : n - off));
+                __m256 d[6];
+                for (int r = 0; r < 6; r++)
+                    d[r] = _mm256_maskload_ps(row_at[r] + off, _mm256_and_si256(in, row_in[r]));
+                bt6(d, o);
+            } else { /* wholly past the image's right edge: zeros, nothing to load */
+                for (int r = 0; r < 6; r++)
+                    o[r] = _mm256_setzero_ps();
             }
-            bt6(d, o);
             for (int r = 0; r < 6; r++)
                 _mm256_storeu_ps(line + r * ls + off, o[r]);
             if (n - off <= 8) { /* n = 4*len + 2: the tails are lanes 0, 1 or 4, 5 of the last */
                 for (int r = 0; r < 6; r++) {
-                    __m128 h = n - off > 2 ? _mm256_extractf128_ps(o[r], 1)
+                    __m128 t = n - off > 2 ? _mm256_extractf128_ps(o[r], 1)
                                            : _mm256_castps256_ps128(o[r]);
-                    _mm_store_ss(L->tails4 + r * nbp + e, h);
-                    _mm_store_ss(L->tails5 + r * nbp + e, _mm_movehdup_ps(h));
+                    _mm_store_ss(L->tails4 + r * nbp + e, t);
+                    _mm_store_ss(L->tails5 + r * nbp + e, _mm_movehdup_ps(t));
                 }
             }
         }
