@@ -6,7 +6,8 @@ warm-up ones) and `difu bench sample` (DDIM, 64 images, 8 timed reverse steps), 
 markdown row per model and thread count with the medians over the rounds: training images/s,
 achieved GFLOP/s (3x the forward's direct-convolution FLOPs per image, so Winograd's saving shows
 as speed) and percent of the machine's peak, training peak RSS, DDIM-50 images/s (64 images over
-50 times the median reverse step, as side_by_side.py counts it), the sampling GFLOP/s and peak RSS.
+50 times the median reverse step, as side_by_side.py counts it), the sampling GFLOP/s, percent of
+peak and peak RSS.
 The rounds alternate the order of the runs so a machine whose speed drifts affects all alike.
 BENCHMARKS.md's throughput tables come from
   python3 bench/throughput.py --models fmnist-t,fmnist-s --threads 1,2 --rounds 3
@@ -79,13 +80,13 @@ def main():
     print(f"\nmedians of {args.rounds} rounds; ISA {isa}, conv {args.conv}, training batch "
           f"{args.batch}, DDIM {args.sample_n} images\n")
     print("| model | threads | train img/s | train GFLOP/s | % of peak | train peak RSS "
-          "| DDIM-50 img/s | sample GFLOP/s | sample peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| DDIM-50 img/s | sample GFLOP/s | % of peak | sample peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for c in configs:
         t, s = med[("train", c)], med[("sample", c)]
         print(f"| {c[0]} | {c[1]} | {t['img_per_s']:.2f} | {t['gflops']:.0f} | "
               f"{t['pct_peak']:.0f}% | {t['peak_rss_mib']:.0f} MiB | {s['img_per_s']:.2f} | "
-              f"{s['gflops']:.0f} | {s['peak_rss_mib']:.0f} MiB |")
+              f"{s['gflops']:.0f} | {s['pct_peak']:.0f}% | {s['peak_rss_mib']:.0f} MiB |")
 
 
 if __name__ == "__main__":
