@@ -2,6 +2,7 @@
  * (kernels/conv2d_shift.c).
  * f32_conv_shift_8x3v_avx512: difu_conv_shift_fn with mr = 8, vl = 16, nv <= 3 (24 zmm
  *   accumulators): per k, nv unaligned loads of the slab and 8 weight broadcasts.
+ * f32_conv_shift_1x3v_avx512: its one-row form (fn1), for row blocks with 1 or 2 valid rows.
  * f32_conv_dot_4x6_avx512: difu_conv_dot_fn with mr = 4, nk = 6, vl = 16 (24 zmm accumulators):
  *   per 16 points, 4 dy loads and 6 shifted slab loads; lanes summed at the end. */
 #include <immintrin.h>
@@ -79,6 +80,48 @@ void f32_conv_shift_8x3v_avx512(int kc, const float *a, int64_t lda, const int32
         shift_8(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
     else
         shift_8(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
+/* One row of shift_8: the same FMAs in the same order, so the same bits as shift_8's row 0. */
+static inline __attribute__((always_inline)) void
+shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
+        const int nv, float *c, int accumulate)
+{
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0;
+    for (int p = 0; p < kc; p++) {
+        const float *bp = b + boff[p];
+        const __m512 ai = _mm512_set1_ps(a[aoff[p]]);
+        c0 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp), c0);
+        if (nv > 1)
+            c1 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp + 16), c1);
+        if (nv > 2)
+            c2 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp + 32), c2);
+    }
+    if (accumulate) {
+        c0 = _mm512_add_ps(c0, _mm512_loadu_ps(c));
+        if (nv > 1)
+            c1 = _mm512_add_ps(c1, _mm512_loadu_ps(c + 16));
+        if (nv > 2)
+            c2 = _mm512_add_ps(c2, _mm512_loadu_ps(c + 32));
+    }
+    _mm512_storeu_ps(c, c0);
+    if (nv > 1)
+        _mm512_storeu_ps(c + 16, c1);
+    if (nv > 2)
+        _mm512_storeu_ps(c + 32, c2);
+}
+
+void f32_conv_shift_1x3v_avx512(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                                const float *b, const int32_t *boff, int nv, float *c,
+                                int64_t ldc, int accumulate)
+{
+    (void)lda, (void)ldc;
+    if (nv >= 3)
+        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
+    else if (nv == 2)
+        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
+    else
+        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
 }
 
 #define DOT_ROW(i)                                                                                 \

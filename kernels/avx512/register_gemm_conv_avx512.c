@@ -10,8 +10,9 @@ void difu_register_gemm_conv_avx512(difu_kernels *k)
                                  .fn = f32_gemm_8x32_avx512, .name = "f32_gemm_8x32_avx512",
                                  .pack_b_conv = difu_pack_b_taps_avx512,
                                  .shift = {.fn = f32_conv_shift_8x3v_avx512, .mr = 8, .vl = 16,
-                                           .nv_max = 3, .dot = f32_conv_dot_4x6_avx512,
-                                           .dot_mr = 4, .dot_nk = 6},
+                                           .nv_max = 3, .fn1 = f32_conv_shift_1x3v_avx512,
+                                           .dot = f32_conv_dot_4x6_avx512, .dot_mr = 4,
+                                           .dot_nk = 6},
                                  .wino = &difu_wino_xforms_avx512,
                                  .isa = DIFU_ISA_AVX512};
     difu_register_gemm_conv_packed(k, &u);
