@@ -34,11 +34,7 @@ enum {
     MRMAX = 8,
     SLAB_FLOATS = 160 * 1024,
     BWDW_FLOATS = 128 * 1024,
-    CO_CHUNK = 32,
-    /* A partial row block with this many valid rows or fewer runs the one-row kernel per row:
-     * its few accumulators wait on the FMA latency, the mr-row kernel over zero rows does mr
-     * rows' work; at 2 rows the two cost about the same. */
-    ONE_ROW_MAX = 2
+    CO_CHUNK = 32
 };
 
 typedef struct geom {
@@ -356,7 +352,11 @@ static void pass_rows(const difu_conv_shift_ukernels *u, const geom *g, const pa
                 const float *ab = full ? a + (int64_t)m0 * lda : p->apad;
                 int64_t ld = full ? lda : kk;
                 const int32_t *ao = full ? p->aoff : aid;
-                if (!full && u->fn1 && m - m0 <= ONE_ROW_MAX) {
+                /* A partial block of mr/4 rows or fewer (2 of 8, 1 of 4) runs the one-row
+                 * kernel per row: its nv accumulators wait on the FMA latency (~4 cycles per
+                 * k and row), the mr-row kernel over zero rows issues mr*nv FMAs per k (~mr*nv/2
+                 * cycles at 2 a cycle). */
+                if (!full && u->fn1 && 4 * (m - m0) <= mr) {
                     for (int i = 0; i < m - m0; i++)
                         u->fn1(kc, a + (int64_t)(m0 + i) * lda, lda, p->aoff + q0, b + pb,
                                p->boff + q0, nv, ys + (int64_t)(m0 + i) * g->npixc + pb,

@@ -41,6 +41,9 @@ void f32_conv_dot_2x3_ref(int64_t nvec, const float *const *dy, const float *b,
 void f32_conv_shift_4x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                              int accumulate);
+void f32_conv_shift_1x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                              int accumulate);
 void f32_conv_dot_4x3_avx2(int64_t nvec, const float *const *dy, const float *b,
                            const int32_t *boff, float *out);
 void f32_conv_shift_8x3v_avx512(int kc, const float *a, int64_t lda, const int32_t *aoff,
@@ -54,6 +57,9 @@ void f32_conv_dot_4x6_avx512(int64_t nvec, const float *const *dy, const float *
 void f32_conv_shift_8x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                              int accumulate);
+void f32_conv_shift_1x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                              int accumulate);
 void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
                            const int32_t *boff, float *out);
 /* dbias [cout] = the sum of dy [n, cout, npix] over images and points; threads split the

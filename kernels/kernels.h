@@ -52,7 +52,7 @@ typedef struct difu_conv_shift_ukernels {
     difu_conv_shift_fn fn; /* NULL: this ISA has none, the convolutions use implicit GEMM only */
     int mr, vl, nv_max;    /* rows, floats per vector, vectors per tile */
     /* The same contract for one row (i = 0; lda, ldc unused), the same bits as fn's row: a row
-     * block with ONE_ROW_MAX valid rows or fewer (a 64 -> 1 output convolution) runs it per row
+     * block with mr/4 valid rows or fewer (a 64 -> 1 output convolution) runs it per row
      * instead of fn over zero rows. NULL: fn. */
     difu_conv_shift_fn fn1;
     difu_conv_dot_fn dot;

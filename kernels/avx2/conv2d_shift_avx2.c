@@ -2,6 +2,7 @@
  * (kernels/conv2d_shift.c).
  * f32_conv_shift_4x3v_avx2: difu_conv_shift_fn with mr = 4, vl = 8, nv <= 3 (12 ymm
  *   accumulators): per k, nv unaligned loads of the slab and 4 weight broadcasts.
+ * f32_conv_shift_1x3v_avx2: its one-row form (fn1), for row blocks with 1 valid row.
  * f32_conv_dot_4x3_avx2: difu_conv_dot_fn with mr = 4, nk = 3, vl = 8 (12 ymm accumulators):
  *   per 8 points, 3 shifted slab loads and 4 dy loads; lanes summed at the end. */
 #include <immintrin.h>
@@ -68,6 +69,48 @@ void f32_conv_shift_4x3v_avx2(int kc, const float *a, int64_t lda, const int32_t
         shift_4(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
     else
         shift_4(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
+/* One row of shift_4: the same FMAs in the same order, so the same bits as shift_4's row 0. */
+static inline __attribute__((always_inline)) void
+shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
+        const int nv, float *c, int accumulate)
+{
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0;
+    for (int p = 0; p < kc; p++) {
+        const float *bp = b + boff[p];
+        const __m256 ai = _mm256_broadcast_ss(a + aoff[p]);
+        c0 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp), c0);
+        if (nv > 1)
+            c1 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp + 8), c1);
+        if (nv > 2)
+            c2 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp + 16), c2);
+    }
+    if (accumulate) {
+        c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
+        if (nv > 1)
+            c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c + 8));
+        if (nv > 2)
+            c2 = _mm256_add_ps(c2, _mm256_loadu_ps(c + 16));
+    }
+    _mm256_storeu_ps(c, c0);
+    if (nv > 1)
+        _mm256_storeu_ps(c + 8, c1);
+    if (nv > 2)
+        _mm256_storeu_ps(c + 16, c2);
+}
+
+void f32_conv_shift_1x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                              int accumulate)
+{
+    (void)lda, (void)ldc;
+    if (nv >= 3)
+        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
+    else if (nv == 2)
+        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
+    else
+        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
 }
 
 /* The lane sums of four vectors: {sum a, sum b, sum c, sum d}. */

@@ -10,8 +10,9 @@ void difu_register_gemm_conv_avx2(difu_kernels *k)
                                  .fn = f32_gemm_6x16_avx2, .name = "f32_gemm_6x16_avx2",
                                  .pack_b_conv = difu_pack_b_taps_avx2,
                                  .shift = {.fn = f32_conv_shift_4x3v_avx2, .mr = 4, .vl = 8,
-                                           .nv_max = 3, .dot = f32_conv_dot_4x3_avx2,
-                                           .dot_mr = 4, .dot_nk = 3},
+                                           .nv_max = 3, .fn1 = f32_conv_shift_1x3v_avx2,
+                                           .dot = f32_conv_dot_4x3_avx2, .dot_mr = 4,
+                                           .dot_nk = 3},
                                  .wino = &difu_wino_xforms_avx2,
                                  .isa = DIFU_ISA_AVX2};
     difu_register_gemm_conv_packed(k, &u);

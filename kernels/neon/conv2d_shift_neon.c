@@ -2,6 +2,7 @@
  * (kernels/conv2d_shift.c).
  * f32_conv_shift_8x3v_neon: difu_conv_shift_fn with mr = 8, vl = 4, nv <= 3 (24 q accumulators):
  *   per k, nv unaligned loads of the slab and 8 scalar weight loads (fmla by element).
+ * f32_conv_shift_1x3v_neon: its one-row form (fn1), for row blocks with 1 or 2 valid rows.
  * f32_conv_dot_4x6_neon: difu_conv_dot_fn with mr = 4, nk = 6, vl = 4 (24 q accumulators):
  *   per 4 points, 6 shifted slab loads and 4 dy loads; lanes summed at the end. */
 #include <arm_neon.h>
@@ -48,6 +49,38 @@ void f32_conv_shift_8x3v_neon(int kc, const float *a, int64_t lda, const int32_t
         shift_8(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
     else
         shift_8(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
+/* One row of shift_8: the same FMAs in the same order, so the same bits as shift_8's row 0. */
+static inline __attribute__((always_inline)) void
+shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
+        const int nv, float *c, int accumulate)
+{
+    float32x4_t acc[3] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (int p = 0; p < kc; p++) {
+        const float *bp = b + boff[p];
+        const float ai = a[aoff[p]];
+        acc[0] = vfmaq_n_f32(acc[0], vld1q_f32(bp), ai);
+        if (nv > 1)
+            acc[1] = vfmaq_n_f32(acc[1], vld1q_f32(bp + 4), ai);
+        if (nv > 2)
+            acc[2] = vfmaq_n_f32(acc[2], vld1q_f32(bp + 8), ai);
+    }
+    for (int j = 0; j < nv; j++)
+        vst1q_f32(c + 4 * j, accumulate ? vaddq_f32(acc[j], vld1q_f32(c + 4 * j)) : acc[j]);
+}
+
+void f32_conv_shift_1x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
+                              const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
+                              int accumulate)
+{
+    (void)lda, (void)ldc;
+    if (nv >= 3)
+        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
+    else if (nv == 2)
+        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
+    else
+        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
 }
 
 void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,

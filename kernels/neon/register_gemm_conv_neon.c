@@ -8,8 +8,9 @@ void difu_register_gemm_conv_neon(difu_kernels *k)
     const difu_gemm_ukernel u = {.mr = 8, .nr = 12, .mc = 128, .kc = 256, .nc = 516,
                                  .fn = f32_gemm_8x12_neon, .name = "f32_gemm_8x12_neon",
                                  .shift = {.fn = f32_conv_shift_8x3v_neon, .mr = 8, .vl = 4,
-                                           .nv_max = 3, .dot = f32_conv_dot_4x6_neon,
-                                           .dot_mr = 4, .dot_nk = 6},
+                                           .nv_max = 3, .fn1 = f32_conv_shift_1x3v_neon,
+                                           .dot = f32_conv_dot_4x6_neon, .dot_mr = 4,
+                                           .dot_nk = 6},
                                  .isa = DIFU_ISA_NEON};
     difu_register_gemm_conv_packed(k, &u);
 }
