@@ -11,6 +11,8 @@
 
 #define FMA_ROW(i)                                                                                 \
     do {                                                                                           \
+        if ((i) >= rows)                                                                           \
+            break;                                                                                 \
         __m256 ai = _mm256_broadcast_ss(a##i + q);                                                 \
         c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                                                \
         if (nv > 1)                                                                                \
@@ -21,6 +23,8 @@
 
 #define STORE_ROW(i)                                                                               \
     do {                                                                                           \
+        if ((i) >= rows)                                                                           \
+            break;                                                                                 \
         if (accumulate) {                                                                          \
             c##i##0 = _mm256_add_ps(c##i##0, _mm256_loadu_ps(c + (i) * ldc));                      \
             if (nv > 1)                                                                            \
@@ -35,9 +39,12 @@
             _mm256_storeu_ps(c + (i) * ldc + 16, c##i##2);                                         \
     } while (0)
 
+/* Rows 0..rows-1 (rows 1 or 4, a constant after inlining, as nv is): row i does the same FMAs
+ * in the same order for any rows, so the one-row kernel gives the 4-row kernel's bits. */
 static inline __attribute__((always_inline)) void
-shift_4(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b,
-        const int32_t *boff, const int nv, float *c, int64_t ldc, int accumulate)
+shift_rows(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+           const float *b, const int32_t *boff, const int nv, float *c, int64_t ldc,
+           int accumulate)
 {
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
@@ -59,58 +66,31 @@ shift_4(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b
     STORE_ROW(3);
 }
 
+/* shift_rows with nv a constant. */
+static inline __attribute__((always_inline)) void
+shift_nv(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+         const float *b, const int32_t *boff, int nv, float *c, int64_t ldc, int accumulate)
+{
+    if (nv >= 3)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
+    else if (nv == 2)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
+    else
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
 void f32_conv_shift_4x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                               int accumulate)
 {
-    if (nv >= 3)
-        shift_4(kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
-    else if (nv == 2)
-        shift_4(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
-    else
-        shift_4(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
-}
-
-/* One row of shift_4: the same FMAs in the same order, so the same bits as shift_4's row 0. */
-static inline __attribute__((always_inline)) void
-shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
-        const int nv, float *c, int accumulate)
-{
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0;
-    for (int p = 0; p < kc; p++) {
-        const float *bp = b + boff[p];
-        const __m256 ai = _mm256_broadcast_ss(a + aoff[p]);
-        c0 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp), c0);
-        if (nv > 1)
-            c1 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp + 8), c1);
-        if (nv > 2)
-            c2 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(bp + 16), c2);
-    }
-    if (accumulate) {
-        c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
-        if (nv > 1)
-            c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c + 8));
-        if (nv > 2)
-            c2 = _mm256_add_ps(c2, _mm256_loadu_ps(c + 16));
-    }
-    _mm256_storeu_ps(c, c0);
-    if (nv > 1)
-        _mm256_storeu_ps(c + 8, c1);
-    if (nv > 2)
-        _mm256_storeu_ps(c + 16, c2);
+    shift_nv(4, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 void f32_conv_shift_1x3v_avx2(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                               int accumulate)
 {
-    (void)lda, (void)ldc;
-    if (nv >= 3)
-        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
-    else if (nv == 2)
-        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
-    else
-        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
+    shift_nv(1, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 /* The lane sums of four vectors: {sum a, sum b, sum c, sum d}. */

@@ -11,6 +11,8 @@
 
 #define FMA_ROW(i)                                                                                 \
     do {                                                                                           \
+        if ((i) >= rows)                                                                           \
+            break;                                                                                 \
         __m512 ai = _mm512_set1_ps(a##i[q]);                                                       \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                \
         if (nv > 1)                                                                                \
@@ -21,6 +23,8 @@
 
 #define STORE_ROW(i)                                                                               \
     do {                                                                                           \
+        if ((i) >= rows)                                                                           \
+            break;                                                                                 \
         if (accumulate) {                                                                          \
             c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(c + (i) * ldc));                      \
             if (nv > 1)                                                                            \
@@ -35,9 +39,12 @@
             _mm512_storeu_ps(c + (i) * ldc + 32, c##i##2);                                         \
     } while (0)
 
+/* Rows 0..rows-1 (rows 1 or 8, a constant after inlining, as nv is): row i does the same FMAs
+ * in the same order for any rows, so the one-row kernel gives the 8-row kernel's bits. */
 static inline __attribute__((always_inline)) void
-shift_8(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b,
-        const int32_t *boff, const int nv, float *c, int64_t ldc, int accumulate)
+shift_rows(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+           const float *b, const int32_t *boff, const int nv, float *c, int64_t ldc,
+           int accumulate)
 {
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
     const float *a4 = a + 4 * lda, *a5 = a + 5 * lda, *a6 = a + 6 * lda, *a7 = a + 7 * lda;
@@ -70,58 +77,31 @@ shift_8(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b
     STORE_ROW(7);
 }
 
+/* shift_rows with nv a constant. */
+static inline __attribute__((always_inline)) void
+shift_nv(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+         const float *b, const int32_t *boff, int nv, float *c, int64_t ldc, int accumulate)
+{
+    if (nv >= 3)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
+    else if (nv == 2)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
+    else
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
 void f32_conv_shift_8x3v_avx512(int kc, const float *a, int64_t lda, const int32_t *aoff,
                                 const float *b, const int32_t *boff, int nv, float *c,
                                 int64_t ldc, int accumulate)
 {
-    if (nv >= 3)
-        shift_8(kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
-    else if (nv == 2)
-        shift_8(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
-    else
-        shift_8(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
-}
-
-/* One row of shift_8: the same FMAs in the same order, so the same bits as shift_8's row 0. */
-static inline __attribute__((always_inline)) void
-shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
-        const int nv, float *c, int accumulate)
-{
-    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0;
-    for (int p = 0; p < kc; p++) {
-        const float *bp = b + boff[p];
-        const __m512 ai = _mm512_set1_ps(a[aoff[p]]);
-        c0 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp), c0);
-        if (nv > 1)
-            c1 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp + 16), c1);
-        if (nv > 2)
-            c2 = _mm512_fmadd_ps(ai, _mm512_loadu_ps(bp + 32), c2);
-    }
-    if (accumulate) {
-        c0 = _mm512_add_ps(c0, _mm512_loadu_ps(c));
-        if (nv > 1)
-            c1 = _mm512_add_ps(c1, _mm512_loadu_ps(c + 16));
-        if (nv > 2)
-            c2 = _mm512_add_ps(c2, _mm512_loadu_ps(c + 32));
-    }
-    _mm512_storeu_ps(c, c0);
-    if (nv > 1)
-        _mm512_storeu_ps(c + 16, c1);
-    if (nv > 2)
-        _mm512_storeu_ps(c + 32, c2);
+    shift_nv(8, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 void f32_conv_shift_1x3v_avx512(int kc, const float *a, int64_t lda, const int32_t *aoff,
                                 const float *b, const int32_t *boff, int nv, float *c,
                                 int64_t ldc, int accumulate)
 {
-    (void)lda, (void)ldc;
-    if (nv >= 3)
-        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
-    else if (nv == 2)
-        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
-    else
-        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
+    shift_nv(1, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 #define DOT_ROW(i)                                                                                 \

@@ -9,12 +9,15 @@
 
 #include "gemm_conv.h"
 
+/* Rows 0..rows-1 (rows 1 or 8, a constant after inlining, as nv is): row i does the same FMAs
+ * in the same order for any rows, so the one-row kernel gives the 8-row kernel's bits. */
 static inline __attribute__((always_inline)) void
-shift_8(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b,
-        const int32_t *boff, const int nv, float *c, int64_t ldc, int accumulate)
+shift_rows(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+           const float *b, const int32_t *boff, const int nv, float *c, int64_t ldc,
+           int accumulate)
 {
     float32x4_t acc[8][3];
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < rows; i++)
         for (int j = 0; j < 3; j++)
             acc[i][j] = vdupq_n_f32(0.0f);
     for (int p = 0; p < kc; p++) {
@@ -23,7 +26,7 @@ shift_8(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b
         float32x4_t b0 = vld1q_f32(bp);
         float32x4_t b1 = nv > 1 ? vld1q_f32(bp + 4) : b0;
         float32x4_t b2 = nv > 2 ? vld1q_f32(bp + 8) : b0;
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < rows; i++) {
             float ai = ap[i * lda];
             acc[i][0] = vfmaq_n_f32(acc[i][0], b0, ai);
             if (nv > 1)
@@ -32,55 +35,38 @@ shift_8(int kc, const float *a, int64_t lda, const int32_t *aoff, const float *b
                 acc[i][2] = vfmaq_n_f32(acc[i][2], b2, ai);
         }
     }
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < rows; i++)
         for (int j = 0; j < nv; j++)
             vst1q_f32(c + i * ldc + 4 * j,
                       accumulate ? vaddq_f32(acc[i][j], vld1q_f32(c + i * ldc + 4 * j))
                                  : acc[i][j]);
 }
 
+/* shift_rows with nv a constant. */
+static inline __attribute__((always_inline)) void
+shift_nv(const int rows, int kc, const float *a, int64_t lda, const int32_t *aoff,
+         const float *b, const int32_t *boff, int nv, float *c, int64_t ldc, int accumulate)
+{
+    if (nv >= 3)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
+    else if (nv == 2)
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
+    else
+        shift_rows(rows, kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
+}
+
 void f32_conv_shift_8x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                               int accumulate)
 {
-    if (nv >= 3)
-        shift_8(kc, a, lda, aoff, b, boff, 3, c, ldc, accumulate);
-    else if (nv == 2)
-        shift_8(kc, a, lda, aoff, b, boff, 2, c, ldc, accumulate);
-    else
-        shift_8(kc, a, lda, aoff, b, boff, 1, c, ldc, accumulate);
-}
-
-/* One row of shift_8: the same FMAs in the same order, so the same bits as shift_8's row 0. */
-static inline __attribute__((always_inline)) void
-shift_1(int kc, const float *a, const int32_t *aoff, const float *b, const int32_t *boff,
-        const int nv, float *c, int accumulate)
-{
-    float32x4_t acc[3] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-    for (int p = 0; p < kc; p++) {
-        const float *bp = b + boff[p];
-        const float ai = a[aoff[p]];
-        acc[0] = vfmaq_n_f32(acc[0], vld1q_f32(bp), ai);
-        if (nv > 1)
-            acc[1] = vfmaq_n_f32(acc[1], vld1q_f32(bp + 4), ai);
-        if (nv > 2)
-            acc[2] = vfmaq_n_f32(acc[2], vld1q_f32(bp + 8), ai);
-    }
-    for (int j = 0; j < nv; j++)
-        vst1q_f32(c + 4 * j, accumulate ? vaddq_f32(acc[j], vld1q_f32(c + 4 * j)) : acc[j]);
+    shift_nv(8, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 void f32_conv_shift_1x3v_neon(int kc, const float *a, int64_t lda, const int32_t *aoff,
                               const float *b, const int32_t *boff, int nv, float *c, int64_t ldc,
                               int accumulate)
 {
-    (void)lda, (void)ldc;
-    if (nv >= 3)
-        shift_1(kc, a, aoff, b, boff, 3, c, accumulate);
-    else if (nv == 2)
-        shift_1(kc, a, aoff, b, boff, 2, c, accumulate);
-    else
-        shift_1(kc, a, aoff, b, boff, 1, c, accumulate);
+    shift_nv(1, kc, a, lda, aoff, b, boff, nv, c, ldc, accumulate);
 }
 
 void f32_conv_dot_4x6_neon(int64_t nvec, const float *const *dy, const float *b,
