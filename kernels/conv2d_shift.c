@@ -320,6 +320,14 @@ typedef struct pass {
     const float *apad;
 } pass;
 
+/* 1 when a partial row block of `rows` valid rows runs the one-row kernel per row: up to mr/4
+ * rows (2 of 8, 1 of 4). Its nv accumulators wait on the FMA latency (~4 cycles per k and row);
+ * the mr-row kernel over zero rows issues mr*nv FMAs per k (~mr*nv/2 cycles at 2 a cycle). */
+static int one_row_block(const difu_conv_shift_ukernels *u, int rows)
+{
+    return u->fn1 && 4 * rows <= u->mr;
+}
+
 /* Fills pass p's A tail tile: rows [m0, m) of the last row block, zero-padded to mr rows. */
 static void fill_apad(const pass *p, int c, const float *a, int64_t lda, int m, int mr,
                       float *apad)
@@ -352,11 +360,7 @@ static void pass_rows(const difu_conv_shift_ukernels *u, const geom *g, const pa
                 const float *ab = full ? a + (int64_t)m0 * lda : p->apad;
                 int64_t ld = full ? lda : kk;
                 const int32_t *ao = full ? p->aoff : aid;
-                /* A partial block of mr/4 rows or fewer (2 of 8, 1 of 4) runs the one-row
-                 * kernel per row: its nv accumulators wait on the FMA latency (~4 cycles per
-                 * k and row), the mr-row kernel over zero rows issues mr*nv FMAs per k (~mr*nv/2
-                 * cycles at 2 a cycle). */
-                if (!full && u->fn1 && 4 * (m - m0) <= mr) {
+                if (!full && one_row_block(u, m - m0)) {
                     for (int i = 0; i < m - m0; i++)
                         u->fn1(kc, a + (int64_t)(m0 + i) * lda, lda, p->aoff + q0, b + pb,
                                p->boff + q0, nv, ys + (int64_t)(m0 + i) * g->npixc + pb,
@@ -427,7 +431,7 @@ static void shift_run(const difu_kernels *k, const geom *g, const float *src, co
     if (r.it0 >= r.it1)
         return;
     pass p = {.taps = taps, .aoff = s->aoff, .boff = s->boff, .apad = s->apad};
-    if (m % mr)
+    if (m % mr && !one_row_block(u, m % mr)) /* else the one-row kernel reads a in place */
         fill_apad(&p, g->c, a, lda, m, mr, s->apad);
     float *ys = direct ? s->slab : s->slab + (int64_t)g->c * g->ppc * g->plane;
     for (int64_t it = r.it0; it < r.it1;) {
@@ -552,7 +556,7 @@ static void bwd_data_phases(const difu_kernels *k, const difu_conv2d_desc *d, co
     item_range r = thread_items(g, cin, mr, ith, nth);
     if (r.it0 >= r.it1)
         return;
-    if (cin % mr)
+    if (cin % mr && !one_row_block(u, cin % mr)) /* else the one-row kernel reads in place */
         for (int q = 0; q < 4; q++)
             fill_apad(&p[q], cout, weight, 9, cin, mr, apad[q]);
     for (int64_t it = r.it0; it < r.it1;) {
