@@ -1,15 +1,18 @@
-/* bench_wino.c: the Winograd F(4x4, 3x3) tile transforms alone (kernels/conv2d_winograd.h), per
- * ISA, on the fmnist-s shapes: the input transform (image planes -> V, all blocks and channels
- * of one forward), the output transform (M -> y, every output channel) and the dy transform of
- * backward-weights, each over the whole batch as the drivers call them, without the GEMMs.
+/* bench_wino.c: the Winograd tile transforms alone (kernels/conv2d_winograd.h), per ISA, on the
+ * fmnist-s shapes: the input transform (image planes -> V, all blocks and channels of one
+ * forward), the output transform (M -> y, every output channel), both on the tile the image takes
+ * (difu_winograd_tile; --tile 4 or 5 forces one), and the dy transform of backward-weights
+ * (always 4x4 tiles), each over the whole batch as the drivers call them, without the GEMMs.
  *
  * The ISAs are timed in alternation within one process (round r runs every ISA once): on a
  * shared virtual machine a whole process can run 1.5x slower than the next one (the vCPU's
  * neighbour), so only in-process comparisons are meaningful. Before timing, every ISA's V and y
  * are checked against the reference ISA's (the generic template) at 1e-5 relative.
- * One line per case: transform, shape, batch, ISA, median and min ms, ns per tile and channel.
+ * One line per case: transform, shape, tile, batch, ISA, median and min ms, ns per tile and
+ * channel, and ns per image pixel and channel (comparable between tiles).
  *
- *   bench_wino [--batch 32] [--reps 15] [--shape c64_28,...] [--isas ref,avx2,avx512,neon] */
+ *   bench_wino [--batch 32] [--reps 15] [--shape c64_28,...] [--isas ref,avx2,avx512,neon]
+ *              [--tile 0|4|5] */
 /* MADV_HUGEPAGE is a Linux extension: the project's _POSIX_C_SOURCE alone hides it */
 #define _DEFAULT_SOURCE
 #include <math.h>
@@ -60,7 +63,7 @@ static float *alloc_floats(size_t n)
 typedef struct variant {
     difu_isa isa;
     difu_engine *e;
-    difu_wino_geom g;
+    difu_wino_geom g, g4; /* g: input and output; g4: dy (backward-weights runs 4x4 tiles) */
     const difu_wino_xforms *xf;
     float *v, *m, *work, *y;
     difu_wino_bufs b;
@@ -68,24 +71,29 @@ typedef struct variant {
     double t[X_COUNT][MAX_REPS];
 } variant;
 
-static void variant_init(variant *v, difu_isa isa, const wshape *s, int n)
+static void variant_init(variant *v, difu_isa isa, const wshape *s, int n, int tile)
 {
     memset(v, 0, sizeof *v);
     v->isa = isa;
     v->e = bench_make_engine("bench_wino", isa, 1);
     const difu_gemm_ukernel *u = &v->e->kernels.gemm_ukernel;
     v->xf = difu_winograd_xforms(u);
-    difu_winograd_geom(u, n, s->c, s->m, s->hw, s->hw, &v->g);
+    difu_winograd_geom(u, tile, n, s->c, s->m, s->hw, s->hw, &v->g);
+    difu_winograd_geom(u, 4, n, s->c, s->m, s->hw, s->hw, &v->g4);
     const difu_wino_geom *g = &v->g;
-    /* V: 36 planes of vstride; M: 36 planes of mstride (mcb channels of nbp tiles); the work
-     * area from patch on (conv2d_winograd.h): patch, t (36 per column each), then o = line */
-    v->v = alloc_floats(36 * (size_t)g->vstride + 64);
-    v->m = alloc_floats(36 * (size_t)g->mstride + 64);
-    v->work = alloc_floats((size_t)DIFU_WINO_WORK_PER_COLUMN * (size_t)g->nbp + 64);
-    v->b = (difu_wino_bufs){v->v, v->work, v->work + 36 * g->nbp, v->work + 72 * g->nbp,
-                            v->work + 72 * g->nbp};
+    /* V: up to 49 planes of vstride; M: up to 49 planes of mstride (mcb channels of nbp tiles),
+     * the larger of the two geometries; the work area from patch on (conv2d_winograd.h): patch,
+     * t (49 per column each), then o = line */
+    int64_t vs = g->vstride > v->g4.vstride ? g->vstride : v->g4.vstride;
+    int64_t ms = g->mstride > v->g4.mstride ? g->mstride : v->g4.mstride;
+    int nbp = g->nbp > v->g4.nbp ? g->nbp : v->g4.nbp;
+    v->v = alloc_floats(49 * (size_t)vs + 64);
+    v->m = alloc_floats(49 * (size_t)ms + 64);
+    v->work = alloc_floats((size_t)DIFU_WINO_WORK_PER_COLUMN * (size_t)nbp + 64);
+    v->b = (difu_wino_bufs){v->v, v->work, v->work + 49 * nbp, v->work + 98 * nbp,
+                            v->work + 98 * nbp};
     v->y = alloc_floats((size_t)n * (size_t)s->m * (size_t)(s->hw * s->hw));
-    v->runs = malloc(sizeof *v->runs * (size_t)g->nbp);
+    v->runs = malloc(sizeof *v->runs * (size_t)nbp);
     if (!v->runs) {
         fprintf(stderr, "bench_wino: out of memory\n");
         exit(1);
@@ -100,10 +108,9 @@ static void variant_free(variant *v)
 
 static int64_t nblocks(const difu_wino_geom *g) { return (g->tiles + g->nbp - 1) / g->nbp; }
 
-/* Block b's tile count and runs. */
-static int block_runs(variant *v, int64_t b, int *cnt)
+/* Block b's tile count and runs in geometry g. */
+static int block_runs(variant *v, const difu_wino_geom *g, int64_t b, int *cnt)
 {
-    const difu_wino_geom *g = &v->g;
     int64_t t0 = b * g->nbp;
     *cnt = g->tiles - t0 < g->nbp ? (int)(g->tiles - t0) : g->nbp;
     return difu_winograd_runs(g, t0, *cnt, v->runs);
@@ -114,7 +121,7 @@ static int block_runs(variant *v, int64_t b, int *cnt)
 static void fill_m(variant *v, int64_t b, int o0, int rows)
 {
     const difu_wino_geom *g = &v->g;
-    for (int xi = 0; xi < 36; xi++)
+    for (int xi = 0; xi < g->xi; xi++)
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < g->nbp; j++) {
                 int64_t t = b * g->nbp + j;
@@ -127,17 +134,17 @@ static void fill_m(variant *v, int64_t b, int o0, int rows)
  * timed output runs (the arithmetic does not depend on them). */
 static double run_x(variant *v, int x, const float *src)
 {
-    const difu_wino_geom *g = &v->g;
+    const difu_wino_geom *g = x == X_DY ? &v->g4 : &v->g;
     const int nr = g->nr;
     double t0 = bench_seconds();
     for (int64_t b = 0; b < nblocks(g); b++) {
-        int cnt, nrun = block_runs(v, b, &cnt), ncols = (cnt + nr - 1) / nr * nr;
+        int cnt, nrun = block_runs(v, g, b, &cnt), ncols = (cnt + nr - 1) / nr * nr;
         if (x == X_INPUT)
-            v->xf->input(g, src, v->runs, nrun, cnt, 0, g->c, v->v, g->vstride,
+            difu_wino_input_of(v->xf, g)(g, src, v->runs, nrun, cnt, 0, g->c, v->v, g->vstride,
                          (int64_t)g->c * nr, nr, &v->b);
         else if (x == X_OUTPUT)
             for (int o = 0; o < g->m; o++)
-                v->xf->output(g, v->m + (int64_t)(o % g->mcb) * g->nbp, g->mstride, ncols, v->runs,
+                difu_wino_output_of(v->xf, g)(g, v->m + (int64_t)(o % g->mcb) * g->nbp, g->mstride, ncols, v->runs,
                               nrun, o, 0.25f, NULL, v->y, &v->b);
         else
             for (int co = 0; co < g->m; co++) /* dM of one output channel at a time, as the driver */
@@ -146,11 +153,16 @@ static double run_x(variant *v, int x, const float *src)
     return bench_seconds() - t0;
 }
 
-/* |a - b| <= 1e-5 * max(1, |b|) everywhere, else reports the first difference. */
+/* |a - b| <= 1e-5 * |b| + 2e-6 * max |b| everywhere (the transforms' sums cancel: a small
+ * element carries the rounding of terms the size of the largest), else reports the first
+ * difference. */
 static int close_to(const char *what, const variant *v, const float *a, const float *b, size_t n)
 {
+    float big = 1.0f;
     for (size_t i = 0; i < n; i++)
-        if (!(fabsf(a[i] - b[i]) <= 1e-5f * fmaxf(1.0f, fabsf(b[i])))) {
+        big = fmaxf(big, fabsf(b[i]));
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= 1e-5f * fabsf(b[i]) + 2e-6f * big)) {
             fprintf(stderr, "bench_wino: %s %s element %zu: %.9g vs reference %.9g\n",
                     difu_isa_name(v->isa), what, i, a[i], b[i]);
             return 0;
@@ -162,7 +174,7 @@ static int close_to(const char *what, const variant *v, const float *a, const fl
 static void v_canonical(const variant *v, int cnt, float *out)
 {
     const difu_wino_geom *g = &v->g;
-    for (int xi = 0; xi < 36; xi++)
+    for (int xi = 0; xi < g->xi; xi++)
         for (int ci = 0; ci < g->c; ci++)
             for (int j = 0; j < cnt; j++)
                 out[((int64_t)xi * g->c + ci) * cnt + j] =
@@ -174,9 +186,9 @@ static void v_canonical(const variant *v, int cnt, float *out)
 static int check(variant *v, variant *ref, const float *src, const wshape *s, int n)
 {
     int cnt_v, cnt_r;
-    block_runs(v, 0, &cnt_v), block_runs(ref, 0, &cnt_r);
+    block_runs(v, &v->g, 0, &cnt_v), block_runs(ref, &ref->g, 0, &cnt_r);
     int cnt = cnt_v < cnt_r ? cnt_v : cnt_r;
-    size_t nv = (size_t)36 * (size_t)s->c * (size_t)cnt;
+    size_t nv = (size_t)v->g.xi * (size_t)s->c * (size_t)cnt;
     float *a = malloc(nv * sizeof *a), *b = malloc(nv * sizeof *b);
     if (!a || !b) {
         fprintf(stderr, "bench_wino: out of memory\n");
@@ -185,17 +197,17 @@ static int check(variant *v, variant *ref, const float *src, const wshape *s, in
     variant *both[2] = {v, ref};
     for (int k = 0; k < 2; k++) {
         variant *w = both[k];
-        int c, nrun = block_runs(w, 0, &c);
-        w->xf->input(&w->g, src, w->runs, nrun, c, 0, s->c, w->v, w->g.vstride,
+        int c, nrun = block_runs(w, &w->g, 0, &c);
+        difu_wino_input_of(w->xf, &w->g)(&w->g, src, w->runs, nrun, c, 0, s->c, w->v, w->g.vstride,
                      (int64_t)s->c * w->g.nr, w->g.nr, &w->b);
         v_canonical(w, cnt, k ? b : a);
         for (int64_t blk = 0; blk < nblocks(&w->g); blk++) {
-            nrun = block_runs(w, blk, &c);
+            nrun = block_runs(w, &w->g, blk, &c);
             for (int o0 = 0; o0 < s->m; o0 += w->g.mcb) {
                 int rows = s->m - o0 < w->g.mcb ? s->m - o0 : w->g.mcb;
                 fill_m(w, blk, o0, rows);
                 for (int i = 0; i < rows; i++)
-                    w->xf->output(&w->g, w->m + (int64_t)i * w->g.nbp, w->g.mstride,
+                    difu_wino_output_of(w->xf, &w->g)(&w->g, w->m + (int64_t)i * w->g.nbp, w->g.mstride,
                                   (c + w->g.nr - 1) / w->g.nr * w->g.nr, w->runs, nrun, o0 + i,
                                   0.25f, NULL, w->y, &w->b);
             }
@@ -210,7 +222,7 @@ static int check(variant *v, variant *ref, const float *src, const wshape *s, in
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_wino [--batch N] [--reps N] [--shape name,...] [--isas "
-                    "ref,avx2,avx512,neon]\nshapes:");
+                    "ref,avx2,avx512,neon] [--tile 0|4|5]\nshapes:");
     for (int i = 0; i < NSHAPES; i++)
         fprintf(stderr, " %s", shapes[i].name);
     fprintf(stderr, "\n");
@@ -219,7 +231,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    int batch = 32, reps = 15, shape_on[NSHAPES], isa_on[DIFU_ISA_COUNT], any_shape = 0;
+    int batch = 32, reps = 15, tile = 0, shape_on[NSHAPES], isa_on[DIFU_ISA_COUNT], any_shape = 0;
     int any_isa = 0;
     memset(shape_on, 0, sizeof shape_on);
     memset(isa_on, 0, sizeof isa_on);
@@ -231,6 +243,12 @@ int main(int argc, char **argv)
             batch = atoi(val);
         } else if (strcmp(argv[i - 1], "--reps") == 0) {
             reps = atoi(val);
+        } else if (strcmp(argv[i - 1], "--tile") == 0) {
+            tile = atoi(val);
+            if (tile != 0 && tile != 4 && tile != 5) {
+                fprintf(stderr, "bench_wino: --tile must be 0 (the image's), 4 or 5\n");
+                return 2;
+            }
         } else if (strcmp(argv[i - 1], "--shape") == 0) {
             for (char *t = strtok_r(val, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 int k = 0;
@@ -268,11 +286,11 @@ int main(int argc, char **argv)
         if (runs && (!any_isa || isa_on[k]))
             isas[n_isa++] = (difu_isa)k;
     }
-    printf("# bench_wino: Winograd F(4x4, 3x3) tile transforms, batch %d, reps %d (median, min), "
+    printf("# bench_wino: Winograd tile transforms, batch %d, reps %d (median, min), "
            "ISAs alternating\n",
            batch, reps);
-    printf("%-7s %-10s %5s %-7s %10s %10s %14s\n", "xform", "shape", "n", "isa", "median ms",
-           "min ms", "ns/tile/chan");
+    printf("%-7s %-10s %4s %5s %-7s %10s %10s %14s %12s\n", "xform", "shape", "tile", "n", "isa",
+           "median ms", "min ms", "ns/tile/chan", "ns/px/chan");
     int failed = 0;
     for (int si = 0; si < NSHAPES; si++) {
         if (any_shape && !shape_on[si])
@@ -287,9 +305,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_wino: out of memory\n");
             return 1;
         }
-        variant_init(&ref, DIFU_ISA_REF, s, batch);
+        variant_init(&ref, DIFU_ISA_REF, s, batch, tile);
         for (int k = 0; k < n_isa; k++) {
-            variant_init(&v[k], isas[k], s, batch);
+            variant_init(&v[k], isas[k], s, batch, tile);
             if (!check(&v[k], &ref, src, s, batch))
                 failed = 1;
         }
@@ -303,10 +321,12 @@ int main(int argc, char **argv)
         for (int x = 0; x < X_COUNT; x++)
             for (int k = 0; k < n_isa; k++) {
                 qsort(v[k].t[x], (size_t)reps, sizeof(double), bench_cmp_double);
-                double med = v[k].t[x][reps / 2], tc = (double)v[k].g.tiles *
-                                                         (x == X_INPUT ? s->c : s->m);
-                printf("%-7s %-10s %5d %-7s %10.3f %10.3f %14.2f\n", xnames[x], s->name, batch,
-                       difu_isa_name(v[k].isa), med * 1e3, v[k].t[x][0] * 1e3, med * 1e9 / tc);
+                const difu_wino_geom *g = x == X_DY ? &v[k].g4 : &v[k].g;
+                double med = v[k].t[x][reps / 2], chans = x == X_INPUT ? s->c : s->m;
+                double tc = (double)g->tiles * chans, pc = (double)batch * s->hw * s->hw * chans;
+                printf("%-7s %-10s %4d %5d %-7s %10.3f %10.3f %14.2f %12.3f\n", xnames[x], s->name,
+                       g->tile, batch, difu_isa_name(v[k].isa), med * 1e3, v[k].t[x][0] * 1e3,
+                       med * 1e9 / tc, med * 1e9 / pc);
             }
         for (int k = 0; k < n_isa; k++)
             variant_free(&v[k]);

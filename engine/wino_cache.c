@@ -24,8 +24,8 @@ void difu_wino_cache_free(difu_wino_cache *c)
 }
 
 /* The weight tensor of forward node i when it is a native convolution that takes Winograd with
- * the engine's kernels; else -1. */
-static int winograd_weight(const difu_engine *e, const difu_plan *p, int i)
+ * the engine's kernels, and the tile its image takes; else -1. */
+static int winograd_weight(const difu_engine *e, const difu_plan *p, int i, int *tile)
 {
     const difu_node *n = &p->g->nodes[i];
     difu_conv_problem pr;
@@ -33,23 +33,26 @@ static int winograd_weight(const difu_engine *e, const difu_plan *p, int i)
         p->g->tensors[n->src[1]].kind != DIFU_T_PARAM || !difu_conv_node_problem(e, p->g, n, &pr))
         return -1;
     difu_conv2d_desc d = difu_conv_problem_desc(&pr);
+    *tile = difu_winograd_tile(d.h, d.w);
     return difu_winograd_fits(&d) ? n->src[1] : -1;
 }
 
 /* Floats of an entry's u in the arena (rounded up to 64 bytes). */
 static size_t entry_floats(const difu_engine *e, const difu_wino_entry *en)
 {
-    return (difu_winograd_weights_floats(&e->kernels.gemm_ukernel, en->cin, en->cout) + 15) &
+    return (difu_winograd_weights_floats(&e->kernels.gemm_ukernel, en->tile, en->cin, en->cout) +
+            15) &
            ~(size_t)15;
 }
 
 /* A graph without autodiff is all forward. */
 static int forward_nodes(const difu_graph *g) { return g->n_forward ? g->n_forward : g->n_nodes; }
 
-static difu_wino_entry *find(difu_wino_cache *c, size_t offset)
+/* The entry of the weight at offset transformed for tile (a weight could serve two image sizes). */
+static difu_wino_entry *find(difu_wino_cache *c, size_t offset, int tile)
 {
     for (int i = 0; i < c->count; i++)
-        if (c->entries[i].param_offset == offset)
+        if (c->entries[i].param_offset == offset && c->entries[i].tile == tile)
             return &c->entries[i];
     return NULL;
 }
@@ -66,11 +69,12 @@ static difu_status collect(difu_engine *e, difu_wino_cache *c, const difu_plan *
     c->count = 0;
     size_t floats = 0;
     for (int i = 0; i < forward_nodes(g); i++) {
-        int w = winograd_weight(e, p, i);
-        if (w < 0 || find(c, g->tensors[w].offset))
+        int tile, w = winograd_weight(e, p, i, &tile);
+        if (w < 0 || find(c, g->tensors[w].offset, tile))
             continue;
         difu_wino_entry *en = &c->entries[c->count++];
         en->param_offset = g->tensors[w].offset;
+        en->tile = tile;
         en->cout = (int)g->tensors[w].shape[0];
         en->cin = (int)g->tensors[w].shape[1];
         floats += entry_floats(e, en);
@@ -91,19 +95,28 @@ static difu_status collect(difu_engine *e, difu_wino_cache *c, const difu_plan *
 }
 
 /* Points p->wino_u at the entries of p's Winograd weights (a weight not collected keeps NULL:
- * its convolution transforms it itself). */
+ * its convolution transforms it itself; so does a weight that convolutions of two tiles share,
+ * since wino_u holds one u per weight). */
 static difu_status attach(difu_engine *e, difu_wino_cache *c, difu_plan *p)
 {
     const difu_graph *g = p->g;
     p->wino_u = calloc((size_t)g->n_tensors, sizeof *p->wino_u);
-    if (!p->wino_u)
+    char *shared = calloc((size_t)g->n_tensors, 1);
+    if (!p->wino_u || !shared) {
+        free(shared);
         return difu_fail(e, DIFU_ERR_NO_MEMORY, "Winograd weight cache: out of memory");
+    }
     for (int i = 0; i < forward_nodes(g); i++) {
-        int w = winograd_weight(e, p, i);
-        difu_wino_entry *en = w >= 0 ? find(c, g->tensors[w].offset) : NULL;
-        if (en)
+        int tile, w = winograd_weight(e, p, i, &tile);
+        difu_wino_entry *en = w >= 0 ? find(c, g->tensors[w].offset, tile) : NULL;
+        if (!en || shared[w])
+            continue;
+        if (p->wino_u[w] && p->wino_u[w] != en->u)
+            shared[w] = 1, p->wino_u[w] = NULL;
+        else
             p->wino_u[w] = en->u;
     }
+    free(shared);
     return DIFU_OK;
 }
 
@@ -127,7 +140,7 @@ static void refresh_entries(void *ctx, void *scratch, int ith, int nth)
         XXH128_hash_t h = XXH3_128bits(w, (size_t)en->cout * (size_t)en->cin * 9 * sizeof(float));
         if (en->valid && h.low64 == en->key[0] && h.high64 == en->key[1])
             continue;
-        difu_winograd_transform_weights(k, en->cin, en->cout, w, en->u, scratch, 0, 1);
+        difu_winograd_transform_weights(k, en->tile, en->cin, en->cout, w, en->u, scratch, 0, 1);
         en->key[0] = h.low64, en->key[1] = h.high64;
         en->valid = 1;
     }

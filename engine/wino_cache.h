@@ -10,7 +10,7 @@
 
 typedef struct difu_wino_entry {
     size_t param_offset; /* the weight's bytes into the parameter block */
-    int cin, cout;
+    int cin, cout, tile; /* tile: the Winograd tile its convolution's image takes */
     uint64_t key[2]; /* XXH3-128 of the weights u was made from */
     int valid;
     float *u;

@@ -1,9 +1,12 @@
-/* conv2d_winograd.c: Winograd F(4x4, 3x3) convolutions for k=3 stride 1 pad 1, ISA-generic, on
- * the table's packed GEMM micro-kernel (difu_gemm_ukernel_fn). Lavin & Gray's transforms with
- * the points 0, +-1, +-2: a 4x4 output tile Y = A^T [(G g G^T) . (B^T d B)] A from a 6x6 input
- * tile d, 36 products per tile and channel pair instead of 144.
+/* conv2d_winograd.c: Winograd F(4x4, 3x3) and F(5x5, 3x3) convolutions for k=3 stride 1 pad 1,
+ * ISA-generic, on the table's packed GEMM micro-kernel (difu_gemm_ukernel_fn). Lavin & Gray's
+ * transforms with the points 0, +-1, +-2: a 4x4 output tile Y = A^T [(G g G^T) . (B^T d B)] A
+ * from a 6x6 input tile d, 36 products per tile and channel pair instead of 144; with -1/2 added,
+ * a 5x5 tile from a 7x7 one (49 products instead of 225), for the image sizes that 5-wide tiles
+ * cover with less waste (difu_winograd_tile). Below, "tile" is the output tile side and XI the
+ * (tile + 2)^2 transformed points.
  *
- * Tiles: an h x w image has ceil(h/4) x ceil(w/4) tiles; the last row and column of tiles may
+ * Tiles: an h x w image has ceil(h/tile) x ceil(w/tile) tiles; the last row and column of tiles may
  * reach past the image (zero input, outputs dropped). All tiles of the batch are numbered
  * image-major and processed in blocks of nbp tiles (a multiple of nr, 64 or fewer for many
  * channels); forward and backward-data hand the blocks to threads one at a time from a shared
@@ -11,7 +14,7 @@
  * two fixed halves). The transforms run with lanes over a block's tiles
  * (conv2d_winograd_xform.h, built per ISA).
  *
- * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; 36
+ * forward: U[xi][o][c] = (G g[o][c] G^T)[xi]; per block V[xi][c][t] = (B^T d[c][t] B)[xi]; XI
  *   GEMMs M[xi] = U[xi] V[xi] (k = channels, summed in channel order inside the micro-kernel);
  *   y[o][t] = A^T M[.][o][t] A + bias.
  * backward-data: the forward of dy with g'[ci][co] = g[co][ci] flipped in both axes.
@@ -37,6 +40,9 @@
 #define WINO_OUTPUT_FN difu_wino_output_generic
 #define WINO_DY_FN difu_wino_dy_generic
 #include "conv2d_winograd_xform.h"
+#define WINO5_INPUT_FN difu_wino_input5_generic
+#define WINO5_OUTPUT_FN difu_wino_output5_generic
+#include "conv2d_winograd5_xform.h"
 
 static void transpose_generic(int rows, int cols, const float *src, int64_t lds, float *dst,
                               int64_t ldd)
@@ -47,14 +53,16 @@ static void transpose_generic(int rows, int cols, const float *src, int64_t lds,
                 dst[c * ldd + r] = src[r * lds + c];
 }
 
-static const difu_wino_xforms wino_generic = {difu_wino_input_generic, difu_wino_output_generic,
-                                              difu_wino_dy_generic, transpose_generic};
+static const difu_wino_xforms wino_generic = {
+    difu_wino_input_generic,   difu_wino_output_generic,  difu_wino_dy_generic, transpose_generic,
+    difu_wino_input5_generic, difu_wino_output5_generic};
 
 typedef difu_wino_geom wgeom;
 typedef difu_wino_run wrun;
 
 enum {
-    XI = 36,                /* 6x6 transformed points */
+    XI4 = 36,               /* F(4x4, 3x3): 6x6 transformed points (backward-weights) */
+    XI_MAX = 49,            /* F(5x5, 3x3): 7x7, what the buffers are sized for */
     CIN_MAX = 256,          /* GEMM k (source channels) of forward and backward-data */
     V_TILE_CHANNELS = 8192, /* channels x tiles of a V plane: about 1.2 MB of V, near L2 */
     TILES = 64,             /* tiles per block, rounded up to nr */
@@ -63,12 +71,12 @@ enum {
     /* Backward-weights with dweight this small sums the batch in two fixed halves, the second
      * into this part of thread 0's scratch (after its shared part): 576 KiB. */
     HALF_FLOATS = 128 * 128 * 9,
-    /* Pads the stride between the 36 xi planes of V, M and the weight panel so it is not a
-     * multiple of 4 KiB: 36 streams 4 KiB apart would share one L1 set and evict each other. */
+    /* Pads the stride between the xi planes of V, M and the weight panel so it is not a
+     * multiple of 4 KiB: 36 or 49 streams 4 KiB apart would share one L1 set and evict each other. */
     XPAD = 16,
-    /* floats per block column after patch: t (36) and o (16), and room so that patch, t and o
+    /* floats per block column after patch: t (49) and o (25), and room so that patch, t and o
      * make the transforms' work area of DIFU_WINO_WORK_PER_COLUMN (conv2d_winograd.h) */
-    WORK_AFTER_PATCH = DIFU_WINO_WORK_PER_COLUMN - XI,
+    WORK_AFTER_PATCH = DIFU_WINO_WORK_PER_COLUMN - XI_MAX,
     EPILOGUE_AHEAD = 2, /* output channels ahead that the epilogue fetches its residual rows */
 };
 
@@ -97,9 +105,10 @@ static size_t v_plane(const difu_gemm_ukernel *u)
 static size_t private_floats(const difu_gemm_ukernel *u)
 {
     size_t nbp = (size_t)nbp_of(u), mcb = (size_t)round_up_int(MCB, u->mr);
-    return align16(XI * v_plane(u)) + align16(XI * (mcb * nbp + XPAD)) + align16(XI * nbp) +
-           align16(WORK_AFTER_PATCH * nbp) + align16(sizeof(wrun) * nbp / sizeof(float) + 1) +
-           align16(XI * ((size_t)u->nr * nbp + XPAD));
+    return align16(XI_MAX * v_plane(u)) + align16(XI_MAX * (mcb * nbp + XPAD)) +
+           align16(XI_MAX * nbp) + align16(WORK_AFTER_PATCH * nbp) +
+           align16(sizeof(wrun) * nbp / sizeof(float) + 1) +
+           align16(XI4 * ((size_t)u->nr * nbp + XPAD));
 }
 
 size_t difu_winograd_scratch_bytes(const difu_gemm_ukernel *u)
@@ -116,16 +125,27 @@ int difu_winograd_fits(const difu_conv2d_desc *d)
            d->h >= 7 && d->w >= 7;
 }
 
-static void wgeom_init(wgeom *g, const difu_gemm_ukernel *u, int n, int c, int m, int h, int w)
+int difu_winograd_tile(int h, int w)
+{
+    int64_t p4 = 36 * (int64_t)((h + 3) / 4) * ((w + 3) / 4);
+    int64_t p5 = 49 * (int64_t)((h + 4) / 5) * ((w + 4) / 5);
+    return 100 * p5 <= 85 * p4 ? 5 : 4;
+}
+
+static void wgeom_init(wgeom *g, const difu_gemm_ukernel *u, int tile, int n, int c, int m, int h,
+                       int w)
 {
     g->n = n, g->c = c, g->m = m, g->h = h, g->w = w;
-    g->th = (h + 3) / 4, g->tw = (w + 3) / 4, g->tpi = g->th * g->tw;
+    g->tile = tile, g->xi = (tile + 2) * (tile + 2);
+    g->th = (h + tile - 1) / tile, g->tw = (w + tile - 1) / tile, g->tpi = g->th * g->tw;
     g->tiles = (int64_t)n * g->tpi;
     g->mr = u->mr, g->nr = u->nr;
-    /* V (36*c*nbp floats) stays about 1.2 MB, near L2: fewer tiles per block for many
-     * channels. The block size, fixed by the shape, changes no forward or backward-data sum
-     * (k = channels); backward-weights sums the tiles in these blocks. */
-    int tiles = V_TILE_CHANNELS / c < TILES ? V_TILE_CHANNELS / c : TILES;
+    /* V (xi*c*nbp floats) stays about 1.2 MB, near L2: fewer tiles per block for many channels
+     * and for 7x7 tiles (49 points: 32 tiles of 128 channels, not 64; the sampling forward ran
+     * 2.2% faster so). The block size, fixed by the shape, changes no forward or backward-data
+     * sum (k = channels); backward-weights sums the tiles in these blocks. */
+    int vtc = V_TILE_CHANNELS * 36 / g->xi;
+    int tiles = vtc / c < TILES ? vtc / c : TILES;
     g->nbp = tiles / u->nr * u->nr;
     if (g->nbp < u->nr)
         g->nbp = u->nr;
@@ -134,7 +154,7 @@ static void wgeom_init(wgeom *g, const difu_gemm_ukernel *u, int n, int c, int m
     g->vstride = (int64_t)g->npan * c * u->nr + XPAD;
     g->mstride = (int64_t)g->mcb * g->nbp + XPAD;
     int mp = round_up_int(m, u->mr);
-    int maxrows = (int)(SHARED_FLOATS / ((int64_t)XI * c * u->mr)) * u->mr;
+    int maxrows = (int)(SHARED_FLOATS / ((int64_t)g->xi * c * u->mr)) * u->mr;
     g->nchunks = (mp + maxrows - 1) / maxrows;
     g->mchunk = round_up_int((mp + g->nchunks - 1) / g->nchunks, u->mr);
 }
@@ -146,10 +166,10 @@ static wparts split_scratch(const difu_kernels *k, void *scratch, int ith, const
     float *f = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     size_t nbp = (size_t)g->nbp;
     p.b.v = f;
-    p.m = p.b.v + align16(XI * v_plane(u));
-    p.b.patch = p.m + align16(XI * ((size_t)g->mcb * nbp_of(u) + XPAD));
-    p.b.t = p.b.patch + align16(XI * nbp);
-    p.b.o = p.b.t + 36 * nbp;
+    p.m = p.b.v + align16(XI_MAX * v_plane(u));
+    p.b.patch = p.m + align16(XI_MAX * ((size_t)g->mcb * nbp_of(u) + XPAD));
+    p.b.t = p.b.patch + align16(XI_MAX * nbp);
+    p.b.o = p.b.t + XI_MAX * nbp;
     p.b.line = p.b.o; /* the input transform's line buffer, free while inputs are read */
     p.runs = (wrun *)(p.b.t + align16(WORK_AFTER_PATCH * nbp));
     p.tbw = (float *)p.runs + align16(sizeof(wrun) * nbp / sizeof(float) + 1);
@@ -181,10 +201,10 @@ static int make_runs(const wgeom *g, int64_t t0, int cnt, wrun *runs)
     return nrun;
 }
 
-void difu_winograd_geom(const difu_gemm_ukernel *u, int n, int c, int m, int h, int w,
+void difu_winograd_geom(const difu_gemm_ukernel *u, int tile, int n, int c, int m, int h, int w,
                         difu_wino_geom *g)
 {
-    wgeom_init(g, u, n, c, m, h, w);
+    wgeom_init(g, u, tile ? tile : difu_winograd_tile(h, w), n, c, m, h, w);
 }
 
 int difu_winograd_runs(const difu_wino_geom *g, int64_t t0, int cnt, difu_wino_run *runs)
@@ -208,7 +228,7 @@ typedef struct wsrc {
 
 /* u = G g G^T for one 3x3 kernel g (taps g[t*ts], reversed if flip), G of F(4x4, 3x3) with the
  * points 0, +-1, +-2: u[xi*us]. */
-static void transform_kernel(const float *g, int64_t ts, int flip, float *u, int64_t us)
+static void transform_kernel4(const float *g, int64_t ts, int flip, float *u, int64_t us)
 {
     const float c4 = 0.25f, c6 = 1.0f / 6, c12 = 1.0f / 12, c24 = 1.0f / 24;
     float k[9], t[6][3];
@@ -235,9 +255,38 @@ static void transform_kernel(const float *g, int64_t ts, int flip, float *u, int
     }
 }
 
+/* G g for one column (k0, k1, k2) of 3 taps, G of F(5x5, 3x3) with the points 0, +-1, +-2, -1/2
+ * and infinity, its rows but the sixth halved (the input transform's B^T rows are doubled,
+ * conv2d_winograd5_xform.h): t[0..6]. In double: G's entries (1/120, 32/45, ...) are not floats. */
+static void g7_column(double k0, double k1, double k2, double *t, int64_t ts)
+{
+    t[0] = k0 / 4;
+    t[ts] = -(k0 + k1 + k2) / 18;
+    t[2 * ts] = (k0 - k1 + k2) / 6;
+    t[3 * ts] = (k0 + 2 * k1 + 4 * k2) / 120;
+    t[4 * ts] = (-k0 + 2 * k1 - 4 * k2) / 72;
+    t[5 * ts] = (-32 * k0 + 16 * k1 - 8 * k2) / 45;
+    t[6 * ts] = k2 / 2;
+}
+
+/* transform_kernel4 for F(5x5, 3x3): u[xi*us], 49 points, rounded to float once. */
+static void transform_kernel5(const float *g, int64_t ts, int flip, float *u, int64_t us)
+{
+    double k[9], t[7][3], v[7];
+    for (int tp = 0; tp < 9; tp++)
+        k[tp] = g[(flip ? 8 - tp : tp) * ts];
+    for (int b = 0; b < 3; b++) /* t = G g, column b */
+        g7_column(k[b], k[3 + b], k[6 + b], &t[0][b], 3);
+    for (int a = 0; a < 7; a++) { /* u = t G^T, row a */
+        g7_column(t[a][0], t[a][1], t[a][2], v, 1);
+        for (int j = 0; j < 7; j++)
+            u[(int64_t)(a * 7 + j) * us] = (float)v[j];
+    }
+}
+
 /* U rows [o_first, o_first + rows) (a multiple of mr; rows past m are zero), packed per xi as
  * rows/mr micro-panels of c*mr floats: U[(xi*rows + q*mr)*c + ci*mr + i]. Threads split the
- * panels; each panel is built in tmp (36*c*mr floats) and copied out per xi, so the writes stay
+ * panels; each panel is built in tmp (xi*c*mr floats) and copied out per xi, so the writes stay
  * within a few pages at a time. */
 static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int rows, float *U,
                               float *tmp, int ith, int nth)
@@ -250,14 +299,16 @@ static void transform_weights(const wgeom *g, const wsrc *s, int o_first, int ro
             int o = o_first + q * mr + i;
             for (int ci = 0; ci < c; ci++) {
                 float *u = tmp + (int64_t)ci * mr + i;
-                if (o < g->m)
-                    transform_kernel(s->w + o * s->so + ci * s->sc, 1, s->flip, u, ps);
+                if (o < g->m && g->tile == 5)
+                    transform_kernel5(s->w + o * s->so + ci * s->sc, 1, s->flip, u, ps);
+                else if (o < g->m)
+                    transform_kernel4(s->w + o * s->so + ci * s->sc, 1, s->flip, u, ps);
                 else
-                    for (int xi = 0; xi < XI; xi++)
+                    for (int xi = 0; xi < g->xi; xi++)
                         u[xi * ps] = 0.0f;
             }
         }
-        for (int xi = 0; xi < XI; xi++)
+        for (int xi = 0; xi < g->xi; xi++)
             memcpy(U + ((int64_t)xi * rows + (int64_t)q * mr) * c, tmp + xi * ps,
                    sizeof(float) * (size_t)pf);
     }
@@ -274,7 +325,7 @@ static void prefetch_residual(const wgeom *g, const wrun *runs, int nrun, int o,
     const int64_t hw = (int64_t)g->h * g->w;
     if (ep && ep->residual && o + EPILOGUE_AHEAD < g->m)
         difu_wino_prefetch_planes(g, ep->residual + (o + EPILOGUE_AHEAD) * hw, g->m * hw, runs,
-                                  nrun, 0, 4, 0);
+                                  nrun, 0, g->tile, 0);
 }
 
 /* dst [n, m, h, w] = the Winograd convolution of src [n, c, h, w] with the weights s (+ bias),
@@ -288,6 +339,8 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
     const int mr = g->mr, nr = g->nr, c = g->c, nbp = g->nbp;
     const int mp = round_up_int(g->m, mr);
     const difu_wino_xforms *xf = difu_winograd_xforms(u);
+    const difu_wino_input_fn input = difu_wino_input_of(xf, g);
+    const difu_wino_output_fn output = difu_wino_output_of(xf, g);
     const int64_t nblocks = (g->tiles + nbp - 1) / nbp;
     /* pre: all rows' U made before (difu_winograd_transform_weights), one chunk */
     const int nchunks = pre ? 1 : g->nchunks, mchunk = pre ? mp : g->mchunk;
@@ -307,11 +360,10 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
             int64_t t0 = b * nbp;
             int cnt = g->tiles - t0 < nbp ? (int)(g->tiles - t0) : nbp;
             int nrun = make_runs(g, t0, cnt, p.runs), npu = (cnt + nr - 1) / nr;
-            xf->input(g, src, p.runs, nrun, cnt, 0, c, p.b.v, g->vstride, (int64_t)c * nr, nr,
-                      &p.b);
+            input(g, src, p.runs, nrun, cnt, 0, c, p.b.v, g->vstride, (int64_t)c * nr, nr, &p.b);
             for (int mb = 0; mb < rows; mb += g->mcb) {
                 int mrows = rows - mb < g->mcb ? rows - mb : g->mcb;
-                for (int xi = 0; xi < XI; xi++) {
+                for (int xi = 0; xi < g->xi; xi++) {
                     const float *ux = U + ((int64_t)xi * rows + mb) * c;
                     const float *vx = p.b.v + xi * g->vstride;
                     float *mx = p.m + xi * g->mstride;
@@ -324,8 +376,8 @@ static void wino_run(const difu_kernels *k, const wgeom *g, const wsrc *s, const
                 for (int i = 0; i < valid; i++) {
                     int o = o_first + mb + i;
                     prefetch_residual(g, p.runs, nrun, o, ep);
-                    xf->output(g, p.m + (int64_t)i * nbp, g->mstride, npu * nr, p.runs,
-                               nrun, o, bias ? bias[o] : 0.0f, ep, dst, &p.b);
+                    output(g, p.m + (int64_t)i * nbp, g->mstride, npu * nr, p.runs, nrun, o,
+                           bias ? bias[o] : 0.0f, ep, dst, &p.b);
                 }
             }
         }
@@ -351,23 +403,24 @@ void difu_conv2d_fwd_winograd_epilogue(const difu_kernels *k, const difu_conv2d_
                                        void *scratch, int ith, int nth)
 {
     wgeom g;
-    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cin, d->cout, d->h, d->w);
+    wgeom_init(&g, &k->gemm_ukernel, difu_winograd_tile(d->h, d->w), d->n, d->cin, d->cout, d->h,
+               d->w);
     wsrc s = {weight, (int64_t)d->cin * 9, 9, 0};
     wino_run(k, &g, &s, wino_u, x, bias, ep->channel || ep->residual ? ep : NULL, y, scratch, ith,
              nth);
 }
 
-size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int cin, int cout)
+size_t difu_winograd_weights_floats(const difu_gemm_ukernel *u, int tile, int cin, int cout)
 {
-    return (size_t)XI * (size_t)cin * (size_t)round_up_int(cout, u->mr);
+    return (size_t)((tile + 2) * (tile + 2)) * (size_t)cin * (size_t)round_up_int(cout, u->mr);
 }
 
-void difu_winograd_transform_weights(const difu_kernels *k, int cin, int cout,
+void difu_winograd_transform_weights(const difu_kernels *k, int tile, int cin, int cout,
                                      const float *weight, float *u, void *scratch, int ith,
                                      int nth)
 {
-    wgeom g; /* the weights' transform reads the channels only: any image will do */
-    wgeom_init(&g, &k->gemm_ukernel, 1, cin, cout, 8, 8);
+    wgeom g; /* the weights' transform reads the channels and the tile only: any image will do */
+    wgeom_init(&g, &k->gemm_ukernel, tile, 1, cin, cout, 8, 8);
     wsrc s = {weight, (int64_t)cin * 9, 9, 0};
     wparts p = split_scratch(k, scratch, ith, &g);
     transform_weights(&g, &s, 0, round_up_int(cout, g.mr), u, p.b.v, ith, nth);
@@ -378,7 +431,8 @@ void difu_conv2d_bwd_data_winograd(const difu_kernels *k, const difu_conv2d_desc
                                    void *scratch, int ith, int nth)
 {
     wgeom g;
-    wgeom_init(&g, &k->gemm_ukernel, d->n, d->cout, d->cin, d->h, d->w);
+    wgeom_init(&g, &k->gemm_ukernel, difu_winograd_tile(d->h, d->w), d->n, d->cout, d->cin, d->h,
+               d->w);
     /* g'[ci][co] = g[co][ci] flipped: row o = ci at weight + ci*9, k index co at co*cin*9 */
     wsrc s = {weight, 9, (int64_t)d->cin * 9, 1};
     wino_run(k, &g, &s, NULL, dy, NULL, NULL, dx, scratch, ith, nth);
@@ -420,7 +474,7 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
     const difu_wino_xforms *xf = difu_winograd_xforms(u);
     const int mr = g->mr, nr = g->nr, nbp = g->nbp, cin = d->cin, cout = d->cout;
     const int cpan = (cin + nr - 1) / nr, cinp = cpan * nr;
-    int maxrows = (int)((SHARED_FLOATS / XI - XPAD) / cinp) / mr * mr;
+    int maxrows = (int)((SHARED_FLOATS / XI4 - XPAD) / cinp) / mr * mr;
     if (maxrows > g->mcb)
         maxrows = g->mcb;
     const int64_t vbs = (int64_t)cpan * nbp * nr + XPAD;      /* V plane stride */
@@ -437,7 +491,7 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
             for (int cp = 0; cp < cpan; cp++) { /* V[xi][cp][t][ci % nr] */
                 int c0 = cp * nr, c1 = cin - c0 < nr ? cin : c0 + nr;
                 xf->input(g, x, p->runs, nrun, cnt, c0, c1, tb, ts, nr, nbp, &p->b);
-                for (int xi = 0; xi < XI; xi++) {
+                for (int xi = 0; xi < XI4; xi++) {
                     float *dst = vb + xi * vbs + (int64_t)cp * nbp * nr;
                     xf->transpose(c1 - c0, cnt, tb + xi * ts, nbp, dst, nr);
                     for (int t = 0; t < cnt && c1 - c0 < nr; t++) /* channels past cin */
@@ -451,14 +505,14 @@ static void bwd_weights_blocks(const difu_kernels *k, const difu_conv2d_desc *d,
                     if (co < cout)
                         xf->dy(g, dy, p->runs, nrun, cnt, co, tb + (int64_t)i * nbp, ts, &p->b);
                     else
-                        for (int xi = 0; xi < XI; xi++)
+                        for (int xi = 0; xi < XI4; xi++)
                             memset(tb + xi * ts + (int64_t)i * nbp, 0, sizeof(float) * (size_t)cnt);
                 }
-                for (int xi = 0; xi < XI; xi++)
+                for (int xi = 0; xi < XI4; xi++)
                     xf->transpose(mr, cnt, tb + xi * ts, nbp,
                                   dm + xi * dms + (int64_t)qp * nbp * mr, mr);
             }
-            for (int xi = 0; xi < XI; xi++)
+            for (int xi = 0; xi < XI4; xi++)
                 for (int qp = 0; qp < rows / mr; qp++)
                     for (int cp = 0; cp < cpan; cp++)
                         u->fn(cnt, dm + xi * dms + (int64_t)qp * nbp * mr,
@@ -484,7 +538,7 @@ void difu_conv2d_bwd_weights_winograd(const difu_kernels *k, const difu_conv2d_d
 {
     const difu_gemm_ukernel *u = &k->gemm_ukernel;
     wgeom g;
-    wgeom_init(&g, u, d->n, d->cin, d->cout, d->h, d->w);
+    wgeom_init(&g, u, 4, d->n, d->cin, d->cout, d->h, d->w);
     wparts p = split_scratch(k, scratch, ith, &g);
     const int64_t nblocks = (g.tiles + g.nbp - 1) / g.nbp, nw = (int64_t)d->cout * d->cin * 9;
     const int npc = (d->cout + g.mr - 1) / g.mr, halves = nblocks >= 2 && nw <= HALF_FLOATS ? 2 : 1;

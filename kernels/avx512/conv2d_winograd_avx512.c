@@ -246,7 +246,7 @@ void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const dif
     }
 }
 
-/* Output channel o's rows from the 4 lines to dst, with the epilogue (kernels.h's order:
+/* Output channel o's rows from the g->tile lines to dst, with the epilogue (kernels.h's order:
  * + channel, then + residual). Inlined once per epilogue kind: the flags are constants, so each
  * loop carries only its own work (in the transform alone, testing them per chunk cost 15%; in
  * the model the difference is within noise). Whole chunks use plain loads and stores; the
@@ -261,10 +261,11 @@ copy_out(const difu_wino_geom *g, const float *line, int64_t ls, const difu_wino
         const difu_wino_run *rn = &runs[ri];
         const int64_t plane = (int64_t)rn->img * g->m + o;
         const __m512 cv = _mm512_set1_ps(has_chan ? chan[plane] : 0.0f);
-        const int n4 = 4 * rn->len < g->w - 4 * rn->tx ? 4 * rn->len : g->w - 4 * rn->tx;
-        for (int r = 0; r < 4 && 4 * rn->ty + r < g->h; r++) {
-            const float *l = line + r * ls + 4 * rn->jj;
-            const int64_t at = plane * hw + (int64_t)(4 * rn->ty + r) * g->w + 4 * rn->tx;
+        const int T = g->tile; /* 4 or 5 floats per tile in the lines */
+        const int n4 = T * rn->len < g->w - T * rn->tx ? T * rn->len : g->w - T * rn->tx;
+        for (int r = 0; r < T && T * rn->ty + r < g->h; r++) {
+            const float *l = line + r * ls + T * rn->jj;
+            const int64_t at = plane * hw + (int64_t)(T * rn->ty + r) * g->w + T * rn->tx;
             int off = 0;
             for (; off + 16 <= n4; off += 16) {
                 __m512 v = _mm512_loadu_ps(l + off);
@@ -386,5 +387,257 @@ void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wi
     }
 }
 
-const difu_wino_xforms difu_wino_xforms_avx512 = {difu_wino_input_avx512, difu_wino_output_avx512,
-                                                  difu_wino_dy_avx512, difu_wino_transpose_avx2};
+/* ================================================================ F(5x5, 3x3)
+ * The same two passes for 5x5 output tiles from 7x7 input tiles (conv2d_winograd5_xform.h holds
+ * the reference template and the matrices): lines hold tile j's 5 columns at 5j .. 5j + 4, 16
+ * tiles in 80 floats, split into the 5 column phases (and joined back) by two-source permutes. */
+
+/* B^T d over 7 values, rows scaled as conv2d_winograd5_xform.h's BT7: 22 operations. */
+static inline void bt7(const __m512 d[7], __m512 o[7])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 five = _mm512_set1_ps(5.0f);
+    __m512 r5 = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+    __m512 f42 = _mm512_fnmadd_ps(four, d[2], d[4]), f53 = _mm512_fnmadd_ps(four, d[3], d[5]);
+    __m512 f31 = _mm512_fnmadd_ps(four, d[1], d[3]);
+    __m512 s1 = _mm512_fmadd_ps(two, f53, f42), t1 = _mm512_fmadd_ps(two, f42, f31);
+    __m512 e42 = _mm512_sub_ps(d[4], d[2]);
+    __m512 s2 = _mm512_fmadd_ps(two, _mm512_sub_ps(d[5], d[3]), e42);
+    __m512 t2 = _mm512_fmadd_ps(two, e42, _mm512_sub_ps(d[3], d[1]));
+    __m512 r0 = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    __m512 r6 = _mm512_fmadd_ps(four, d[2], _mm512_fnmadd_ps(five, d[4], d[6]));
+    o[0] = _mm512_fmadd_ps(two, r5, r0);
+    o[1] = _mm512_add_ps(s1, t1);
+    o[2] = _mm512_sub_ps(s1, t1);
+    o[3] = _mm512_fmadd_ps(two, t2, s2);
+    o[4] = _mm512_fnmadd_ps(two, t2, s2);
+    o[5] = r5;
+    o[6] = _mm512_fmadd_ps(two, r6, r5);
+}
+
+/* A^T m over 7 values (5 outputs). */
+static inline void at5(const __m512 m[7], __m512 o[5])
+{
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 eight = _mm512_set1_ps(8.0f), sixteen = _mm512_set1_ps(16.0f);
+    __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), _mm512_add_ps(s34, m[5]));
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(-0.5f), m[5], _mm512_fmadd_ps(two, d34, d12));
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(0.25f), m[5], _mm512_fmadd_ps(four, s34, s12));
+    o[3] = _mm512_fmadd_ps(_mm512_set1_ps(-0.125f), m[5], _mm512_fmadd_ps(eight, d34, d12));
+    o[4] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(0.0625f), m[5],
+                                         _mm512_fmadd_ps(sixteen, s34, s12)),
+                         m[6]);
+}
+
+/* Phase c of 16 tiles 5 floats apart: lane k takes float 5k + c of the 80 in a[0..4]. Positions
+ * below 32 come from a[0], a[1], those below 64 from a[2], a[3], the rest from a[4]; one index
+ * vector serves all three (the permutes read its low 5 or 4 bits). */
+static inline __m512 phase5(const __m512 a[5], int c)
+{
+    int idx[16];
+    unsigned hi = 0, top = 0;
+    for (int k = 0; k < 16; k++) {
+        int pos = 5 * k + c;
+        idx[k] = pos & 31;
+        hi |= (unsigned)(pos >= 32 && pos < 64) << k;
+        top |= (unsigned)(pos >= 64) << k;
+    }
+    const __m512i i = _mm512_loadu_si512(idx);
+    __m512 x = _mm512_permutex2var_ps(a[0], i, a[1]);
+    x = _mm512_mask_mov_ps(x, (__mmask16)hi, _mm512_permutex2var_ps(a[2], i, a[3]));
+    return _mm512_mask_permutexvar_ps(x, (__mmask16)top, i, a[4]);
+}
+
+/* p[c][k] = l[5k + c], c < 5, k < 16. */
+static inline void deinterleave5(const float *l, __m512 p[5])
+{
+    __m512 a[5];
+    for (int j = 0; j < 5; j++)
+        a[j] = _mm512_loadu_ps(l + 16 * j);
+    for (int c = 0; c < 5; c++)
+        p[c] = phase5(a, c);
+}
+
+/* l[16j .. 16j + 15] of the interleaving l[5k + c] = y[c][k]: position p takes y[p % 5][p / 5],
+ * from y[0], y[1] (phases 0, 1), y[2], y[3] (2, 3) or y[4]. */
+static inline __m512 interleaved5(const __m512 y[5], int j)
+{
+    int i01[16], i23[16], i4[16];
+    unsigned from23 = 0, from4 = 0;
+    for (int l = 0; l < 16; l++) {
+        int p = 16 * j + l, k = p / 5, c = p % 5;
+        i01[l] = k + 16 * (c == 1);
+        i23[l] = k + 16 * (c == 3);
+        i4[l] = k;
+        from23 |= (unsigned)(c == 2 || c == 3) << l;
+        from4 |= (unsigned)(c == 4) << l;
+    }
+    __m512 x = _mm512_permutex2var_ps(y[0], _mm512_loadu_si512(i01), y[1]);
+    x = _mm512_mask_mov_ps(x, (__mmask16)from23,
+                           _mm512_permutex2var_ps(y[2], _mm512_loadu_si512(i23), y[3]));
+    return _mm512_mask_permutexvar_ps(x, (__mmask16)from4, _mm512_loadu_si512(i4), y[4]);
+}
+
+/* Lines of one channel's F(5x5) rows pass: 7 lines of ls floats and the tail columns 5 and 6. */
+typedef struct input_lines5 {
+    float *line, *tails5, *tails6;
+} input_lines5;
+
+/* input_rows for 7x7 tiles: line r' gets (B^T d)_r' of each run's 5*len columns at 5*jj, the 2
+ * tail columns go to the tails. */
+static void input_rows5(const difu_wino_geom *g, const float *src, int64_t istride,
+                        const difu_wino_run *runs, int nrun, int64_t ls, const input_lines5 *L)
+{
+    const int w = g->w, h = g->h, nbp = g->nbp;
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        const float *plane = src + rn->img * istride;
+        const int n = 5 * rn->len + 2, col0 = 5 * rn->tx - 1, y0 = 5 * rn->ty - 1;
+        const int e = rn->jj + rn->len - 1;
+        const float *row_at[7];
+        __mmask16 row_in[7];
+        for (int r = 0; r < 7; r++) {
+            const int row = y0 + r, inside = row >= 0 && row < h;
+            row_in[r] = (__mmask16)(inside ? 0xFFFF : 0);
+            row_at[r] = plane + (int64_t)(inside ? row : 0) * w + col0;
+        }
+        float *line = L->line + 5 * rn->jj;
+        for (int off = 0; off < n; off += 16) {
+            const int col = col0 + off;
+            const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
+            const __mmask16 out = lanes(0, n - 2 - off);
+            const int t5 = n - 2 - off; /* lane of tail column 5, if in this chunk */
+            __m512 o[7];
+            if (in) {
+                __m512 d[7];
+                for (int r = 0; r < 7; r++)
+                    d[r] = _mm512_maskz_loadu_ps(in & row_in[r], row_at[r] + off);
+                bt7(d, o);
+            } else {
+                for (int r = 0; r < 7; r++)
+                    o[r] = _mm512_setzero_ps();
+            }
+            if (out)
+                for (int r = 0; r < 7; r++)
+                    _mm512_mask_storeu_ps(line + r * ls + off, out, o[r]);
+            if (t5 >= 0 && t5 < 16)
+                for (int r = 0; r < 7; r++)
+                    store_lane(L->tails5 + r * nbp + e, o[r], t5);
+            if (t5 + 1 >= 0 && t5 + 1 < 16)
+                for (int r = 0; r < 7; r++)
+                    store_lane(L->tails6 + r * nbp + e, o[r], t5 + 1);
+        }
+    }
+}
+
+/* input_columns for 7x7 tiles: V[r*7 + cc'], lanes past cnt zero. */
+static void input_columns5(const input_lines5 *L, int64_t ls, int nbp, int nr, int cnt,
+                           int ngroups, const __mmask16 *ends, float *dst, int64_t xstride,
+                           int64_t pstride)
+{
+    for (int q = 0; q < ngroups; q++) {
+        float *out = dst + (16 * q / nr) * pstride + (16 * q % nr);
+        const __mmask16 valid = lanes(0, cnt - 16 * q);
+        for (int r = 0; r < 7; r++) {
+            const float *l = L->line + r * ls + 80 * q;
+            __m512 d[7], o[7];
+            deinterleave5(l, d);
+            /* columns 5, 6 of tile j: columns 0, 1 of tile j + 1, or at a run's end its tails */
+            __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(l[80]));
+            __m512i next1 = _mm512_castps_si512(_mm512_set1_ps(l[81]));
+            d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(next0, _mm512_castps_si512(d[0]), 1));
+            d[6] = _mm512_castsi512_ps(_mm512_alignr_epi32(next1, _mm512_castps_si512(d[1]), 1));
+            d[5] = _mm512_mask_loadu_ps(d[5], ends[q], L->tails5 + r * nbp + 16 * q);
+            d[6] = _mm512_mask_loadu_ps(d[6], ends[q], L->tails6 + r * nbp + 16 * q);
+            bt7(d, o);
+            for (int cc = 0; cc < 7; cc++)
+                _mm512_storeu_ps(out + (r * 7 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
+        }
+    }
+}
+
+/* difu_wino_input_avx512 for 7x7 tiles (the same two-stage pipeline). */
+void difu_wino_input5_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                             int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                             int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
+void difu_wino_input5_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                             int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                             int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
+{
+    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 5 * (int64_t)nbp + LINE_PAD;
+    const int64_t set = 7 * ls + 14 * (int64_t)nbp; /* one set: 49*nbp + 224 floats */
+    input_lines5 L[2];
+    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
+        float *base = p->patch + k * set;
+        L[k] = (input_lines5){base, base + 7 * ls, base + 7 * ls + 7 * nbp};
+        for (int r = 0; r < 7; r++) /* columns past the runs read as zeros */
+            memset(L[k].line + r * ls + 5 * cnt, 0, sizeof(float) * (size_t)(5 * (ncols - cnt) + 16));
+    }
+    __mmask16 ends[MAX_GROUPS];
+    run_ends(runs, nrun, ends, ngroups);
+    const int64_t istride = g->c * hw;
+    input_rows5(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
+    for (int ci = c0; ci < c1; ci++) {
+        if (ci + PREFETCH_CHANNELS < g->c)
+            difu_wino_prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs,
+                                      nrun, -1, 7, 0);
+        if (ci + 1 < c1)
+            input_rows5(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
+        input_columns5(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
+                       dst + (ci - c0) * cstride, xstride, pstride);
+    }
+}
+
+/* difu_wino_output_avx512 for 5x5 tiles. */
+void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                              const difu_wino_run *runs, int nrun, int o, float bv,
+                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
+void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                              const difu_wino_run *runs, int nrun, int o, float bv,
+                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 5 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 5 lines of ls; free after the input transform */
+    if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
+        difu_wino_prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 5, 1);
+    const __m512 bias = _mm512_set1_ps(bv);
+    for (int q = 0; q < ncols / 16; q++) {
+        const float *mq = m + 16 * q;
+        __m512 t[7][5], y[5][5];
+        for (int r = 0; r < 7; r++) { /* A^T along each row of M */
+            __m512 v[7];
+            for (int cc = 0; cc < 7; cc++)
+                v[cc] = _mm512_loadu_ps(mq + (r * 7 + cc) * xstride);
+            at5(v, t[r]);
+        }
+        for (int c = 0; c < 5; c++) { /* A^T down the columns */
+            __m512 v[7], out[5];
+            for (int r = 0; r < 7; r++)
+                v[r] = t[r][c];
+            at5(v, out);
+            for (int r = 0; r < 5; r++)
+                y[r][c] = _mm512_add_ps(out[r], bias);
+        }
+        for (int r = 0; r < 5; r++)
+            for (int j = 0; j < 5; j++)
+                _mm512_storeu_ps(line + r * ls + 80 * q + 16 * j, interleaved5(y[r], j));
+    }
+    const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
+    if (chan && res)
+        copy_out(g, line, ls, runs, nrun, o, chan, res, 1, 1, dst);
+    else if (chan)
+        copy_out(g, line, ls, runs, nrun, o, chan, NULL, 1, 0, dst);
+    else if (res)
+        copy_out(g, line, ls, runs, nrun, o, NULL, res, 0, 1, dst);
+    else
+        copy_out(g, line, ls, runs, nrun, o, NULL, NULL, 0, 0, dst);
+}
+
+
+const difu_wino_xforms difu_wino_xforms_avx512 = {
+    difu_wino_input_avx512,  difu_wino_output_avx512,  difu_wino_dy_avx512, difu_wino_transpose_avx2,
+    difu_wino_input5_avx512, difu_wino_output5_avx512};
