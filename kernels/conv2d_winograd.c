@@ -39,10 +39,9 @@
 #define WINO_INPUT_FN difu_wino_input_generic
 #define WINO_OUTPUT_FN difu_wino_output_generic
 #define WINO_DY_FN difu_wino_dy_generic
-#include "conv2d_winograd_xform.h"
 #define WINO5_INPUT_FN difu_wino_input5_generic
 #define WINO5_OUTPUT_FN difu_wino_output5_generic
-#include "conv2d_winograd5_xform.h"
+#include "conv2d_winograd_xform.h"
 
 static void transpose_generic(int rows, int cols, const float *src, int64_t lds, float *dst,
                               int64_t ldd)
@@ -257,7 +256,7 @@ static void transform_kernel4(const float *g, int64_t ts, int flip, float *u, in
 
 /* G g for one column (k0, k1, k2) of 3 taps, G of F(5x5, 3x3) with the points 0, +-1, +-2, -1/2
  * and infinity, its rows but the sixth halved (the input transform's B^T rows are doubled,
- * conv2d_winograd5_xform.h): t[0..6]. In double: G's entries (1/120, 32/45, ...) are not floats. */
+ * conv2d_winograd_xform.h): t[0..6]. In double: G's entries (1/120, 32/45, ...) are not floats. */
 static void g7_column(double k0, double k1, double k2, double *t, int64_t ts)
 {
     t[0] = k0 / 4;

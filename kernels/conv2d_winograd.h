@@ -63,9 +63,8 @@ static inline void difu_wino_prefetch_planes(const difu_wino_geom *g, const floa
     }
 }
 
-/* The tile transforms (kernels/conv2d_winograd_xform.h for F(4x4, 3x3), input5 and output5 from
- * kernels/conv2d_winograd5_xform.h for F(5x5, 3x3), same contracts), per ISA: input writes
- * V = B^T d B of
+/* The tile transforms (kernels/conv2d_winograd_xform.h; input5 and output5 are input's and
+ * output's contracts for 5x5 tiles), per ISA: input writes V = B^T d B of
  * channels [c0, c1) of the block's tiles [0, cnt) (element (xi, ci, j) at dst + xi*xstride +
  * (j/nr)*pstride + (ci - c0)*cstride + j%nr; columns past cnt zero); output writes output channel
  * o of the block's tiles from M (M[xi] at m + xi*xstride) plus bv, then the epilogue ep (NULL:

@@ -1,18 +1,21 @@
-/* conv2d_winograd_avx512.c: the Winograd F(4x4, 3x3) tile transforms of kernels/conv2d_winograd.c
- * in AVX-512 intrinsics (the contracts are difu_wino_xforms' in conv2d_winograd.h; the generic
- * template conv2d_winograd_xform.h is the reference they are tested against through the
- * convolutions). Lanes are 16 consecutive tiles of a block. Each transform works in two passes:
+/* conv2d_winograd_avx512.c: the Winograd tile transforms of kernels/conv2d_winograd.c in AVX-512
+ * intrinsics, for 4x4 output tiles (F(4x4, 3x3)) and 5x5 ones (F(5x5, 3x3), input and output
+ * only) (the contracts are difu_wino_xforms' in conv2d_winograd.h; the generic template
+ * conv2d_winograd_xform.h is the reference they are tested against through the convolutions).
+ * Lanes are 16 consecutive tiles of a block; T below is the output tile side (4 or 5), N = T + 2
+ * the input tile's. Each transform works in two passes:
  *
  *  - rows: the runs' image rows are read as contiguous vectors (masked at the image's edges, so the
  *    zero padding costs nothing) and combined down the tile's rows into a line per transformed
- *    row, tile j's 4 columns at line[4j .. 4j + 3];
- *  - columns: 64 floats of a line (16 tiles) are split into the 4 column phases by two-source
+ *    row, tile j's T columns at line[T*j .. T*j + T - 1];
+ *  - columns: 16*T floats of a line (16 tiles) are split into the T column phases by two-source
  *    permutes, and combined along the tile's columns with lanes over the tiles.
  *
- * The input tile has 6 columns: columns 4 and 5 of tile j are columns 0 and 1 of tile j + 1, or,
- * at a run's last tile, the run's two tail columns (kept per tile in tails[]). The output
- * transform runs the same steps backwards (permutes interleave the 4 columns, masked stores clip
- * the runs at the image's edge). The tile transposes of backward-weights are AVX2's. */
+ * The input tile has T + 2 columns: columns T and T + 1 of tile j are columns 0 and 1 of tile
+ * j + 1, or, at a run's last tile, the run's two tail columns (kept per tile in tails[]). The
+ * output transform runs the same steps backwards (permutes interleave the T columns, masked
+ * stores clip the runs at the image's edge). The shared passes take T as a constant (inlined
+ * into each entry). The tile transposes of backward-weights are AVX2's. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -120,279 +123,7 @@ static void run_ends(const difu_wino_run *runs, int nrun, __mmask16 *ends, int n
     }
 }
 
-/* ---------------------------------------------------------------- input tiles */
-
-/* Where one channel's rows pass leaves its results: 6 lines of ls floats (tile j's columns at
- * 4j .. 4j + 3) and the runs' tail columns 4 and 5 (tails4 / tails5 + r*nbp, indexed by the run's
- * last tile). */
-typedef struct input_lines {
-    float *line, *tails4, *tails5;
-} input_lines;
-
-/* Lane l of v to *dst. */
-static inline void store_lane(float *dst, __m512 v, int l)
-{
-    _mm_store_ss(dst, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set1_epi32(l), v)));
-}
-
-/* Rows pass of one channel plane for its runs: line r' gets (B^T d)_r' of each run's 4*len
- * columns at 4*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
- * load waits on a store). Rows above or below the image load with an empty mask (zeros, no
- * memory touched), so the loop has no branch per row, and a chunk wholly past the image's right
- * edge (a 14-wide image's last 2 columns) loads and transforms nothing. */
-static void input_rows(const difu_wino_geom *g, const float *src, int64_t istride,
-                       const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
-{
-    const int w = g->w, h = g->h, nbp = g->nbp;
-    for (int ri = 0; ri < nrun; ri++) {
-        const difu_wino_run *rn = &runs[ri];
-        const float *plane = src + rn->img * istride;
-        const int n = 4 * rn->len + 2, col0 = 4 * rn->tx - 1, y0 = 4 * rn->ty - 1;
-        const int e = rn->jj + rn->len - 1;
-        const float *row_at[6];
-        __mmask16 row_in[6]; /* all lanes for a row inside the image, none outside */
-        for (int r = 0; r < 6; r++) {
-            const int row = y0 + r, inside = row >= 0 && row < h;
-            row_in[r] = (__mmask16)(inside ? 0xFFFF : 0);
-            row_at[r] = plane + (int64_t)(inside ? row : 0) * w + col0;
-        }
-        float *line = L->line + 4 * rn->jj;
-        for (int off = 0; off < n; off += 16) {
-            const int col = col0 + off;
-            const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
-            const __mmask16 out = lanes(0, n - 2 - off);
-            const int t4 = n - 2 - off; /* lane of tail column 4, if in this chunk */
-            __m512 o[6];
-            if (in) {
-                __m512 d[6];
-                for (int r = 0; r < 6; r++)
-                    d[r] = _mm512_maskz_loadu_ps(in & row_in[r], row_at[r] + off);
-                bt6(d, o);
-            } else {
-                for (int r = 0; r < 6; r++)
-                    o[r] = _mm512_setzero_ps();
-            }
-            if (out)
-                for (int r = 0; r < 6; r++)
-                    _mm512_mask_storeu_ps(line + r * ls + off, out, o[r]);
-            if (t4 >= 0 && t4 < 16)
-                for (int r = 0; r < 6; r++)
-                    store_lane(L->tails4 + r * nbp + e, o[r], t4);
-            if (t4 + 1 >= 0 && t4 + 1 < 16)
-                for (int r = 0; r < 6; r++)
-                    store_lane(L->tails5 + r * nbp + e, o[r], t4 + 1);
-        }
-    }
-}
-
-/* Columns pass of one channel: V[r*6 + cc'] of the block's groups of 16 tiles to out (see
- * difu_wino_input_avx512), lanes past cnt zero. */
-static void input_columns(const input_lines *L, int64_t ls, int nbp, int nr, int cnt, int ngroups,
-                          const __mmask16 *ends, float *dst, int64_t xstride, int64_t pstride)
-{
-    for (int q = 0; q < ngroups; q++) {
-        float *out = dst + (16 * q / nr) * pstride + (16 * q % nr);
-        const __mmask16 valid = lanes(0, cnt - 16 * q);
-        for (int r = 0; r < 6; r++) {
-            const float *l = L->line + r * ls + 64 * q;
-            __m512 d[6], o[6];
-            deinterleave4(l, d);
-            /* columns 4, 5 of tile j: columns 0, 1 of tile j + 1, or at a run's end its tails */
-            __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(l[64]));
-            __m512i next1 = _mm512_castps_si512(_mm512_set1_ps(l[65]));
-            d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(next0, _mm512_castps_si512(d[0]), 1));
-            d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(next1, _mm512_castps_si512(d[1]), 1));
-            d[4] = _mm512_mask_loadu_ps(d[4], ends[q], L->tails4 + r * nbp + 16 * q);
-            d[5] = _mm512_mask_loadu_ps(d[5], ends[q], L->tails5 + r * nbp + 16 * q);
-            bt6(d, o);
-            for (int cc = 0; cc < 6; cc++)
-                _mm512_storeu_ps(out + (r * 6 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
-        }
-    }
-}
-
-/* The channels run as a two-stage pipeline on two sets of lines: the rows pass of channel ci + 1,
- * then the columns pass of channel ci, so the columns pass reads lines stored a whole channel
- * earlier (a load right behind a masked store to the same place waits for it). */
-void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
-                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
-                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
-void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
-                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
-                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
-{
-    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
-    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
-    const int64_t set = 6 * ls + 12 * (int64_t)nbp; /* one set: 36*nbp floats or less */
-    input_lines L[2];
-    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
-        float *base = p->patch + k * set;
-        L[k] = (input_lines){base, base + 6 * ls, base + 6 * ls + 6 * nbp};
-        for (int r = 0; r < 6; r++) /* columns past the runs read as zeros */
-            memset(L[k].line + r * ls + 4 * cnt, 0, sizeof(float) * (size_t)(4 * (ncols - cnt) + 16));
-    }
-    __mmask16 ends[MAX_GROUPS];
-    run_ends(runs, nrun, ends, ngroups);
-    const int64_t istride = g->c * hw;
-    input_rows(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
-    for (int ci = c0; ci < c1; ci++) {
-        if (ci + PREFETCH_CHANNELS < g->c)
-            difu_wino_prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs,
-                                      nrun, -1, 6, 0);
-        if (ci + 1 < c1)
-            input_rows(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
-        input_columns(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
-                      dst + (ci - c0) * cstride, xstride, pstride);
-    }
-}
-
-/* Output channel o's rows from the g->tile lines to dst, with the epilogue (kernels.h's order:
- * + channel, then + residual). Inlined once per epilogue kind: the flags are constants, so each
- * loop carries only its own work (in the transform alone, testing them per chunk cost 15%; in
- * the model the difference is within noise). Whole chunks use plain loads and stores; the
- * line's padding covers a load past the run. */
-static inline __attribute__((always_inline)) void
-copy_out(const difu_wino_geom *g, const float *line, int64_t ls, const difu_wino_run *runs,
-         int nrun, int o, const float *chan, const float *res, const int has_chan,
-         const int has_res, float *dst)
-{
-    const int64_t hw = (int64_t)g->h * g->w;
-    for (int ri = 0; ri < nrun; ri++) {
-        const difu_wino_run *rn = &runs[ri];
-        const int64_t plane = (int64_t)rn->img * g->m + o;
-        const __m512 cv = _mm512_set1_ps(has_chan ? chan[plane] : 0.0f);
-        const int T = g->tile; /* 4 or 5 floats per tile in the lines */
-        const int n4 = T * rn->len < g->w - T * rn->tx ? T * rn->len : g->w - T * rn->tx;
-        for (int r = 0; r < T && T * rn->ty + r < g->h; r++) {
-            const float *l = line + r * ls + T * rn->jj;
-            const int64_t at = plane * hw + (int64_t)(T * rn->ty + r) * g->w + T * rn->tx;
-            int off = 0;
-            for (; off + 16 <= n4; off += 16) {
-                __m512 v = _mm512_loadu_ps(l + off);
-                if (has_chan)
-                    v = _mm512_add_ps(v, cv);
-                if (has_res)
-                    v = _mm512_add_ps(v, _mm512_loadu_ps(res + at + off));
-                _mm512_storeu_ps(dst + at + off, v);
-            }
-            if (off < n4) {
-                const __mmask16 k = lanes(0, n4 - off);
-                __m512 v = _mm512_loadu_ps(l + off);
-                if (has_chan)
-                    v = _mm512_add_ps(v, cv);
-                if (has_res)
-                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, res + at + off));
-                _mm512_mask_storeu_ps(dst + at + off, k, v);
-            }
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- output tiles */
-
-void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                             const difu_wino_run *runs, int nrun, int o, float bv,
-                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
-void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                             const difu_wino_run *runs, int nrun, int o, float bv,
-                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
-{
-    const int nbp = g->nbp;
-    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
-    float *line = p->patch; /* 4 lines of ls; free after the input transform */
-    if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
-        difu_wino_prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 4, 1);
-    const __m512 bias = _mm512_set1_ps(bv);
-    for (int q = 0; q < ncols / 16; q++) {
-        const float *mq = m + 16 * q;
-        __m512 t[6][4], y[4][4];
-        for (int r = 0; r < 6; r++) { /* A^T along each row of M */
-            __m512 v[6];
-            for (int cc = 0; cc < 6; cc++)
-                v[cc] = _mm512_loadu_ps(mq + (r * 6 + cc) * xstride);
-            at4(v, t[r]);
-        }
-        for (int c = 0; c < 4; c++) { /* A^T down the columns */
-            __m512 v[6], out[4];
-            for (int r = 0; r < 6; r++)
-                v[r] = t[r][c];
-            at4(v, out);
-            for (int r = 0; r < 4; r++)
-                y[r][c] = _mm512_add_ps(out[r], bias);
-        }
-        for (int r = 0; r < 4; r++)
-            interleave4(y[r], line + r * ls + 64 * q);
-    }
-    const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
-    if (chan && res)
-        copy_out(g, line, ls, runs, nrun, o, chan, res, 1, 1, dst);
-    else if (chan)
-        copy_out(g, line, ls, runs, nrun, o, chan, NULL, 1, 0, dst);
-    else if (res)
-        copy_out(g, line, ls, runs, nrun, o, NULL, res, 0, 1, dst);
-    else
-        copy_out(g, line, ls, runs, nrun, o, NULL, NULL, 0, 0, dst);
-}
-
-/* ---------------------------------------------------------------- output gradients */
-
-void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
-                         int nrun, int ncols, int co, float *dst, int64_t xstride,
-                         const difu_wino_bufs *p);
-void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
-                         int nrun, int ncols, int co, float *dst, int64_t xstride,
-                         const difu_wino_bufs *p)
-{
-    const int nbp = g->nbp, ngroups = (ncols + 15) / 16;
-    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
-    float *line = p->patch; /* 4 lines of ls: tile j's dy columns at 4j .. 4j + 3 */
-    if (co + PREFETCH_CHANNELS < g->m)
-        difu_wino_prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun,
-                                  0, 4, 0);
-    const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
-    for (int r = 0; r < 4; r++) {
-        float *l = line + r * ls;
-        /* whole vectors (masked ones cost 15% in the transform alone): the next run overwrites
-         * the excess */
-        for (int ri = 0; ri < nrun; ri++) {
-            const difu_wino_run *rn = &runs[ri];
-            const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
-            const int valid = row < g->h ? (g->w - col0 < n4 ? g->w - col0 : n4) : 0;
-            const float *s = dy + ((int64_t)rn->img * g->m + co) * hw + (int64_t)row * g->w + col0;
-            for (int off = 0; off < n4; off += 16)
-                _mm512_storeu_ps(l + 4 * rn->jj + off,
-                                 valid - off >= 16
-                                     ? _mm512_loadu_ps(s + off)
-                                     : _mm512_maskz_loadu_ps(lanes(0, valid - off), s + off));
-        }
-        /* past the runs: zeros, not stale values (transformed, never used: k = cnt) */
-        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (16 * ngroups - used)));
-    }
-    for (int q = 0; q < ngroups; q++) {
-        __m512 d[4][4], e[6][4];
-        for (int r = 0; r < 4; r++)
-            deinterleave4(line + r * ls + 64 * q, d[r]);
-        for (int cc = 0; cc < 4; cc++) { /* A down the columns */
-            __m512 v[4] = {d[0][cc], d[1][cc], d[2][cc], d[3][cc]}, out[6];
-            a6(v, out);
-            for (int i = 0; i < 6; i++)
-                e[i][cc] = out[i];
-        }
-        for (int i = 0; i < 6; i++) { /* A along the rows */
-            __m512 out[6];
-            a6(e[i], out);
-            for (int k = 0; k < 6; k++)
-                _mm512_storeu_ps(dst + (i * 6 + k) * xstride + 16 * q, out[k]);
-        }
-    }
-}
-
-/* ================================================================ F(5x5, 3x3)
- * The same two passes for 5x5 output tiles from 7x7 input tiles (conv2d_winograd5_xform.h holds
- * the reference template and the matrices): lines hold tile j's 5 columns at 5j .. 5j + 4, 16
- * tiles in 80 floats, split into the 5 column phases (and joined back) by two-source permutes. */
-
-/* B^T d over 7 values, rows scaled as conv2d_winograd5_xform.h's BT7: 22 operations. */
+/* B^T d over 7 values, rows scaled as conv2d_winograd_xform.h's BT7: 22 operations. */
 static inline void bt7(const __m512 d[7], __m512 o[7])
 {
     const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
@@ -480,85 +211,185 @@ static inline __m512 interleaved5(const __m512 y[5], int j)
     return _mm512_mask_permutexvar_ps(x, (__mmask16)from4, _mm512_loadu_si512(i4), y[4]);
 }
 
-/* Lines of one channel's F(5x5) rows pass: 7 lines of ls floats and the tail columns 5 and 6. */
-typedef struct input_lines5 {
-    float *line, *tails5, *tails6;
-} input_lines5;
-
-/* input_rows for 7x7 tiles: line r' gets (B^T d)_r' of each run's 5*len columns at 5*jj, the 2
- * tail columns go to the tails. */
-static void input_rows5(const difu_wino_geom *g, const float *src, int64_t istride,
-                        const difu_wino_run *runs, int nrun, int64_t ls, const input_lines5 *L)
+/* The 4x4 or 5x5 tile's versions of the steps above, T a constant after inlining. */
+static inline __attribute__((always_inline)) void bt(const int T, const __m512 *d, __m512 *o)
 {
-    const int w = g->w, h = g->h, nbp = g->nbp;
+    if (T == 4)
+        bt6(d, o);
+    else
+        bt7(d, o);
+}
+
+static inline __attribute__((always_inline)) void at(const int T, const __m512 *m, __m512 *o)
+{
+    if (T == 4)
+        at4(m, o);
+    else
+        at5(m, o);
+}
+
+static inline __attribute__((always_inline)) void deinterleave(const int T, const float *l,
+                                                               __m512 *p)
+{
+    if (T == 4)
+        deinterleave4(l, p);
+    else
+        deinterleave5(l, p);
+}
+
+static inline __attribute__((always_inline)) void interleave(const int T, const __m512 *y,
+                                                             float *l)
+{
+    if (T == 4)
+        interleave4(y, l);
+    else
+        for (int j = 0; j < 5; j++)
+            _mm512_storeu_ps(l + 16 * j, interleaved5(y, j));
+}
+
+/* ---------------------------------------------------------------- input tiles */
+
+/* Where one channel's rows pass leaves its results: N lines of ls floats (tile j's columns at
+ * T*j .. T*j + T - 1) and the runs' tail columns T and T + 1 (tails0 / tails1 + r*nbp, indexed by
+ * the run's last tile). */
+typedef struct input_lines {
+    float *line, *tails0, *tails1;
+} input_lines;
+
+/* Lane l of v to *dst. */
+static inline void store_lane(float *dst, __m512 v, int l)
+{
+    _mm_store_ss(dst, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set1_epi32(l), v)));
+}
+
+/* Rows pass of one channel plane for its runs: line r' gets (B^T d)_r' of each run's T*len
+ * columns at T*jj, the run's 2 tail columns go to the tails (taken from the registers, so no
+ * load waits on a store). Rows above or below the image load with an empty mask (zeros, no
+ * memory touched), so the loop has no branch per row, and a chunk wholly past the image's right
+ * edge (a 14-wide image's last 2 columns with 4x4 tiles) loads and transforms nothing. */
+static void
+input_rows(const int T, const difu_wino_geom *g, const float *src, int64_t istride,
+           const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
+{
+    const int w = g->w, h = g->h, nbp = g->nbp, N = T + 2;
     for (int ri = 0; ri < nrun; ri++) {
         const difu_wino_run *rn = &runs[ri];
         const float *plane = src + rn->img * istride;
-        const int n = 5 * rn->len + 2, col0 = 5 * rn->tx - 1, y0 = 5 * rn->ty - 1;
+        const int n = T * rn->len + 2, col0 = T * rn->tx - 1, y0 = T * rn->ty - 1;
         const int e = rn->jj + rn->len - 1;
         const float *row_at[7];
-        __mmask16 row_in[7];
-        for (int r = 0; r < 7; r++) {
+        __mmask16 row_in[7]; /* all lanes for a row inside the image, none outside */
+        for (int r = 0; r < N; r++) {
             const int row = y0 + r, inside = row >= 0 && row < h;
             row_in[r] = (__mmask16)(inside ? 0xFFFF : 0);
             row_at[r] = plane + (int64_t)(inside ? row : 0) * w + col0;
         }
-        float *line = L->line + 5 * rn->jj;
+        float *line = L->line + T * rn->jj;
         for (int off = 0; off < n; off += 16) {
             const int col = col0 + off;
             const __mmask16 in = lanes(-col, (w - col < n - off ? w - col : n - off));
             const __mmask16 out = lanes(0, n - 2 - off);
-            const int t5 = n - 2 - off; /* lane of tail column 5, if in this chunk */
+            const int t0 = n - 2 - off; /* lane of tail column T, if in this chunk */
             __m512 o[7];
             if (in) {
                 __m512 d[7];
-                for (int r = 0; r < 7; r++)
+                for (int r = 0; r < N; r++)
                     d[r] = _mm512_maskz_loadu_ps(in & row_in[r], row_at[r] + off);
-                bt7(d, o);
+                bt(T, d, o);
             } else {
-                for (int r = 0; r < 7; r++)
+                for (int r = 0; r < N; r++)
                     o[r] = _mm512_setzero_ps();
             }
             if (out)
-                for (int r = 0; r < 7; r++)
+                for (int r = 0; r < N; r++)
                     _mm512_mask_storeu_ps(line + r * ls + off, out, o[r]);
-            if (t5 >= 0 && t5 < 16)
-                for (int r = 0; r < 7; r++)
-                    store_lane(L->tails5 + r * nbp + e, o[r], t5);
-            if (t5 + 1 >= 0 && t5 + 1 < 16)
-                for (int r = 0; r < 7; r++)
-                    store_lane(L->tails6 + r * nbp + e, o[r], t5 + 1);
+            if (t0 >= 0 && t0 < 16)
+                for (int r = 0; r < N; r++)
+                    store_lane(L->tails0 + r * nbp + e, o[r], t0);
+            if (t0 + 1 >= 0 && t0 + 1 < 16)
+                for (int r = 0; r < N; r++)
+                    store_lane(L->tails1 + r * nbp + e, o[r], t0 + 1);
         }
     }
 }
 
-/* input_columns for 7x7 tiles: V[r*7 + cc'], lanes past cnt zero. */
-static void input_columns5(const input_lines5 *L, int64_t ls, int nbp, int nr, int cnt,
-                           int ngroups, const __mmask16 *ends, float *dst, int64_t xstride,
-                           int64_t pstride)
+/* Columns pass of one channel: V[r*N + cc'] of the block's groups of 16 tiles to out (see
+ * input_tiles), lanes past cnt zero. */
+static inline __attribute__((always_inline)) void
+input_columns(const int T, const input_lines *L, int64_t ls, int nbp, int nr, int cnt,
+              int ngroups, const __mmask16 *ends, float *dst, int64_t xstride, int64_t pstride)
 {
+    const int N = T + 2;
     for (int q = 0; q < ngroups; q++) {
         float *out = dst + (16 * q / nr) * pstride + (16 * q % nr);
         const __mmask16 valid = lanes(0, cnt - 16 * q);
-        for (int r = 0; r < 7; r++) {
-            const float *l = L->line + r * ls + 80 * q;
+        for (int r = 0; r < N; r++) {
+            const float *l = L->line + r * ls + 16 * T * q;
             __m512 d[7], o[7];
-            deinterleave5(l, d);
-            /* columns 5, 6 of tile j: columns 0, 1 of tile j + 1, or at a run's end its tails */
-            __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(l[80]));
-            __m512i next1 = _mm512_castps_si512(_mm512_set1_ps(l[81]));
-            d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(next0, _mm512_castps_si512(d[0]), 1));
-            d[6] = _mm512_castsi512_ps(_mm512_alignr_epi32(next1, _mm512_castps_si512(d[1]), 1));
-            d[5] = _mm512_mask_loadu_ps(d[5], ends[q], L->tails5 + r * nbp + 16 * q);
-            d[6] = _mm512_mask_loadu_ps(d[6], ends[q], L->tails6 + r * nbp + 16 * q);
-            bt7(d, o);
-            for (int cc = 0; cc < 7; cc++)
-                _mm512_storeu_ps(out + (r * 7 + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
+            deinterleave(T, l, d);
+            /* columns T, T + 1 of tile j: columns 0, 1 of tile j + 1, or at a run's end its
+             * tails */
+            __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(l[16 * T]));
+            __m512i next1 = _mm512_castps_si512(_mm512_set1_ps(l[16 * T + 1]));
+            d[T] = _mm512_castsi512_ps(_mm512_alignr_epi32(next0, _mm512_castps_si512(d[0]), 1));
+            d[T + 1] =
+                _mm512_castsi512_ps(_mm512_alignr_epi32(next1, _mm512_castps_si512(d[1]), 1));
+            d[T] = _mm512_mask_loadu_ps(d[T], ends[q], L->tails0 + r * nbp + 16 * q);
+            d[T + 1] = _mm512_mask_loadu_ps(d[T + 1], ends[q], L->tails1 + r * nbp + 16 * q);
+            bt(T, d, o);
+            for (int cc = 0; cc < N; cc++)
+                _mm512_storeu_ps(out + (r * N + cc) * xstride, _mm512_maskz_mov_ps(valid, o[cc]));
         }
     }
 }
 
-/* difu_wino_input_avx512 for 7x7 tiles (the same two-stage pipeline). */
+/* The input transform (difu_wino_xforms.input's contract) for tile side T. The channels run as a
+ * two-stage pipeline on two sets of lines: the rows pass of channel ci + 1, then the columns pass
+ * of channel ci, so the columns pass reads lines stored a whole channel earlier (a load right
+ * behind a masked store to the same place waits for it). */
+static inline __attribute__((always_inline)) void
+input_tiles(const int T, const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride, int64_t pstride,
+            int64_t cstride, const difu_wino_bufs *p)
+{
+    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
+    const int N = T + 2;
+    const int64_t hw = (int64_t)g->h * g->w, ls = T * (int64_t)nbp + LINE_PAD;
+    const int64_t set = N * ls + 2 * N * (int64_t)nbp; /* one set: N*N*nbp + N*32 floats */
+    input_lines L[2];
+    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
+        float *base = p->patch + k * set;
+        L[k] = (input_lines){base, base + N * ls, base + N * ls + N * nbp};
+        for (int r = 0; r < N; r++) /* columns past the runs read as zeros */
+            memset(L[k].line + r * ls + T * cnt, 0,
+                   sizeof(float) * (size_t)(T * (ncols - cnt) + 16));
+    }
+    __mmask16 ends[MAX_GROUPS];
+    run_ends(runs, nrun, ends, ngroups);
+    const int64_t istride = g->c * hw;
+    input_rows(T, g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
+    for (int ci = c0; ci < c1; ci++) {
+        if (ci + PREFETCH_CHANNELS < g->c)
+            difu_wino_prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs,
+                                      nrun, -1, N, 0);
+        if (ci + 1 < c1)
+            input_rows(T, g, src + (ci + 1) * hw, istride, runs, nrun, ls,
+                       &L[(ci + 1 - c0) & 1]);
+        input_columns(T, &L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
+                      dst + (ci - c0) * cstride, xstride, pstride);
+    }
+}
+
+void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
+void difu_wino_input_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
+                            int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
+                            int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
+{
+    input_tiles(4, g, src, runs, nrun, cnt, c0, c1, dst, xstride, pstride, cstride, p);
+}
+
 void difu_wino_input5_avx512(const difu_wino_geom *g, const float *src, const difu_wino_run *runs,
                              int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
                              int64_t pstride, int64_t cstride, const difu_wino_bufs *p);
@@ -566,65 +397,85 @@ void difu_wino_input5_avx512(const difu_wino_geom *g, const float *src, const di
                              int nrun, int cnt, int c0, int c1, float *dst, int64_t xstride,
                              int64_t pstride, int64_t cstride, const difu_wino_bufs *p)
 {
-    const int nr = g->nr, nbp = g->nbp, ncols = (cnt + nr - 1) / nr * nr, ngroups = ncols / 16;
-    const int64_t hw = (int64_t)g->h * g->w, ls = 5 * (int64_t)nbp + LINE_PAD;
-    const int64_t set = 7 * ls + 14 * (int64_t)nbp; /* one set: 49*nbp + 224 floats */
-    input_lines5 L[2];
-    for (int k = 0; k < 2; k++) { /* in the work area (conv2d_winograd.h) */
-        float *base = p->patch + k * set;
-        L[k] = (input_lines5){base, base + 7 * ls, base + 7 * ls + 7 * nbp};
-        for (int r = 0; r < 7; r++) /* columns past the runs read as zeros */
-            memset(L[k].line + r * ls + 5 * cnt, 0, sizeof(float) * (size_t)(5 * (ncols - cnt) + 16));
-    }
-    __mmask16 ends[MAX_GROUPS];
-    run_ends(runs, nrun, ends, ngroups);
-    const int64_t istride = g->c * hw;
-    input_rows5(g, src + c0 * hw, istride, runs, nrun, ls, &L[0]);
-    for (int ci = c0; ci < c1; ci++) {
-        if (ci + PREFETCH_CHANNELS < g->c)
-            difu_wino_prefetch_planes(g, src + (ci + PREFETCH_CHANNELS) * hw, istride, runs,
-                                      nrun, -1, 7, 0);
-        if (ci + 1 < c1)
-            input_rows5(g, src + (ci + 1) * hw, istride, runs, nrun, ls, &L[(ci + 1 - c0) & 1]);
-        input_columns5(&L[(ci - c0) & 1], ls, nbp, nr, cnt, ngroups, ends,
-                       dst + (ci - c0) * cstride, xstride, pstride);
+    input_tiles(5, g, src, runs, nrun, cnt, c0, c1, dst, xstride, pstride, cstride, p);
+}
+
+/* Output channel o's rows from the g->tile lines to dst, with the epilogue (kernels.h's order:
+ * + channel, then + residual). Inlined once per epilogue kind: the flags are constants, so each
+ * loop carries only its own work (in the transform alone, testing them per chunk cost 15%; in
+ * the model the difference is within noise). Whole chunks use plain loads and stores; the
+ * line's padding covers a load past the run. */
+static inline __attribute__((always_inline)) void
+copy_out(const difu_wino_geom *g, const float *line, int64_t ls, const difu_wino_run *runs,
+         int nrun, int o, const float *chan, const float *res, const int has_chan,
+         const int has_res, float *dst)
+{
+    const int64_t hw = (int64_t)g->h * g->w;
+    for (int ri = 0; ri < nrun; ri++) {
+        const difu_wino_run *rn = &runs[ri];
+        const int64_t plane = (int64_t)rn->img * g->m + o;
+        const __m512 cv = _mm512_set1_ps(has_chan ? chan[plane] : 0.0f);
+        const int T = g->tile; /* 4 or 5 floats per tile in the lines */
+        const int n4 = T * rn->len < g->w - T * rn->tx ? T * rn->len : g->w - T * rn->tx;
+        for (int r = 0; r < T && T * rn->ty + r < g->h; r++) {
+            const float *l = line + r * ls + T * rn->jj;
+            const int64_t at = plane * hw + (int64_t)(T * rn->ty + r) * g->w + T * rn->tx;
+            int off = 0;
+            for (; off + 16 <= n4; off += 16) {
+                __m512 v = _mm512_loadu_ps(l + off);
+                if (has_chan)
+                    v = _mm512_add_ps(v, cv);
+                if (has_res)
+                    v = _mm512_add_ps(v, _mm512_loadu_ps(res + at + off));
+                _mm512_storeu_ps(dst + at + off, v);
+            }
+            if (off < n4) {
+                const __mmask16 k = lanes(0, n4 - off);
+                __m512 v = _mm512_loadu_ps(l + off);
+                if (has_chan)
+                    v = _mm512_add_ps(v, cv);
+                if (has_res)
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, res + at + off));
+                _mm512_mask_storeu_ps(dst + at + off, k, v);
+            }
+        }
     }
 }
 
-/* difu_wino_output_avx512 for 5x5 tiles. */
-void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                              const difu_wino_run *runs, int nrun, int o, float bv,
-                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
-void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
-                              const difu_wino_run *runs, int nrun, int o, float bv,
-                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
+/* ---------------------------------------------------------------- output tiles */
+
+/* The output transform (difu_wino_xforms.output's contract) for tile side T: per group of 16
+ * tiles, A^T along M's rows, then down the columns, interleaved into T lines, then copied out. */
+static inline __attribute__((always_inline)) void
+output_tiles(const int T, const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+             const difu_wino_run *runs, int nrun, int o, float bv, const difu_conv_epilogue *ep,
+             float *dst, const difu_wino_bufs *p)
 {
-    const int nbp = g->nbp;
-    const int64_t hw = (int64_t)g->h * g->w, ls = 5 * (int64_t)nbp + LINE_PAD;
-    float *line = p->patch; /* 5 lines of ls; free after the input transform */
+    const int nbp = g->nbp, N = T + 2;
+    const int64_t hw = (int64_t)g->h * g->w, ls = T * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* T lines of ls; free after the input transform */
     if (o + 2 < g->m) /* the rows this block writes 2 channels ahead: fetch them for writing */
-        difu_wino_prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, 5, 1);
+        difu_wino_prefetch_planes(g, dst + (o + 2) * hw, g->m * hw, runs, nrun, 0, T, 1);
     const __m512 bias = _mm512_set1_ps(bv);
     for (int q = 0; q < ncols / 16; q++) {
         const float *mq = m + 16 * q;
         __m512 t[7][5], y[5][5];
-        for (int r = 0; r < 7; r++) { /* A^T along each row of M */
+        for (int r = 0; r < N; r++) { /* A^T along each row of M */
             __m512 v[7];
-            for (int cc = 0; cc < 7; cc++)
-                v[cc] = _mm512_loadu_ps(mq + (r * 7 + cc) * xstride);
-            at5(v, t[r]);
+            for (int cc = 0; cc < N; cc++)
+                v[cc] = _mm512_loadu_ps(mq + (r * N + cc) * xstride);
+            at(T, v, t[r]);
         }
-        for (int c = 0; c < 5; c++) { /* A^T down the columns */
+        for (int c = 0; c < T; c++) { /* A^T down the columns */
             __m512 v[7], out[5];
-            for (int r = 0; r < 7; r++)
+            for (int r = 0; r < N; r++)
                 v[r] = t[r][c];
-            at5(v, out);
-            for (int r = 0; r < 5; r++)
+            at(T, v, out);
+            for (int r = 0; r < T; r++)
                 y[r][c] = _mm512_add_ps(out[r], bias);
         }
-        for (int r = 0; r < 5; r++)
-            for (int j = 0; j < 5; j++)
-                _mm512_storeu_ps(line + r * ls + 80 * q + 16 * j, interleaved5(y[r], j));
+        for (int r = 0; r < T; r++)
+            interleave(T, y[r], line + r * ls + 16 * T * q);
     }
     const float *chan = ep ? ep->channel : NULL, *res = ep ? ep->residual : NULL;
     if (chan && res)
@@ -637,6 +488,78 @@ void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t x
         copy_out(g, line, ls, runs, nrun, o, NULL, NULL, 0, 0, dst);
 }
 
+void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                             const difu_wino_run *runs, int nrun, int o, float bv,
+                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
+void difu_wino_output_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                             const difu_wino_run *runs, int nrun, int o, float bv,
+                             const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
+{
+    output_tiles(4, g, m, xstride, ncols, runs, nrun, o, bv, ep, dst, p);
+}
+
+void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                              const difu_wino_run *runs, int nrun, int o, float bv,
+                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p);
+void difu_wino_output5_avx512(const difu_wino_geom *g, const float *m, int64_t xstride, int ncols,
+                              const difu_wino_run *runs, int nrun, int o, float bv,
+                              const difu_conv_epilogue *ep, float *dst, const difu_wino_bufs *p)
+{
+    output_tiles(5, g, m, xstride, ncols, runs, nrun, o, bv, ep, dst, p);
+}
+
+/* ---------------------------------------------------------------- output gradients */
+
+void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                         int nrun, int ncols, int co, float *dst, int64_t xstride,
+                         const difu_wino_bufs *p);
+void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wino_run *runs,
+                         int nrun, int ncols, int co, float *dst, int64_t xstride,
+                         const difu_wino_bufs *p)
+{
+    const int nbp = g->nbp, ngroups = (ncols + 15) / 16;
+    const int64_t hw = (int64_t)g->h * g->w, ls = 4 * (int64_t)nbp + LINE_PAD;
+    float *line = p->patch; /* 4 lines of ls: tile j's dy columns at 4j .. 4j + 3 */
+    if (co + PREFETCH_CHANNELS < g->m)
+        difu_wino_prefetch_planes(g, dy + (co + PREFETCH_CHANNELS) * hw, g->m * hw, runs, nrun,
+                                  0, 4, 0);
+    const int used = runs[nrun - 1].jj + runs[nrun - 1].len;
+    for (int r = 0; r < 4; r++) {
+        float *l = line + r * ls;
+        /* whole vectors (masked ones cost 15% in the transform alone): the next run overwrites
+         * the excess */
+        for (int ri = 0; ri < nrun; ri++) {
+            const difu_wino_run *rn = &runs[ri];
+            const int n4 = 4 * rn->len, row = 4 * rn->ty + r, col0 = 4 * rn->tx;
+            const int valid = row < g->h ? (g->w - col0 < n4 ? g->w - col0 : n4) : 0;
+            const float *s = dy + ((int64_t)rn->img * g->m + co) * hw + (int64_t)row * g->w + col0;
+            for (int off = 0; off < n4; off += 16)
+                _mm512_storeu_ps(l + 4 * rn->jj + off,
+                                 valid - off >= 16
+                                     ? _mm512_loadu_ps(s + off)
+                                     : _mm512_maskz_loadu_ps(lanes(0, valid - off), s + off));
+        }
+        /* past the runs: zeros, not stale values (transformed, never used: k = cnt) */
+        memset(l + 4 * used, 0, sizeof(float) * (size_t)(4 * (16 * ngroups - used)));
+    }
+    for (int q = 0; q < ngroups; q++) {
+        __m512 d[4][4], e[6][4];
+        for (int r = 0; r < 4; r++)
+            deinterleave4(line + r * ls + 64 * q, d[r]);
+        for (int cc = 0; cc < 4; cc++) { /* A down the columns */
+            __m512 v[4] = {d[0][cc], d[1][cc], d[2][cc], d[3][cc]}, out[6];
+            a6(v, out);
+            for (int i = 0; i < 6; i++)
+                e[i][cc] = out[i];
+        }
+        for (int i = 0; i < 6; i++) { /* A along the rows */
+            __m512 out[6];
+            a6(e[i], out);
+            for (int k = 0; k < 6; k++)
+                _mm512_storeu_ps(dst + (i * 6 + k) * xstride + 16 * q, out[k]);
+        }
+    }
+}
 
 const difu_wino_xforms difu_wino_xforms_avx512 = {
     difu_wino_input_avx512,  difu_wino_output_avx512,  difu_wino_dy_avx512, difu_wino_transpose_avx2,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The Winograd F(5x5, 3x3) matrices of kernels/conv2d_winograd5_xform.h and
+"""The Winograd F(5x5, 3x3) matrices of kernels/conv2d_winograd_xform.h and
 kernels/conv2d_winograd.c (g7_column), derived by Toom-Cook and checked in exact arithmetic.
 
 Points 0, 1, -1, 2, -2, -1/2 and infinity. For finite points a_j:
@@ -57,7 +57,7 @@ def matrices():
 
 
 def bt7_factored(d):
-    """The engine's BT7 (conv2d_winograd5_xform.h), in exact arithmetic."""
+    """The engine's BT7 (conv2d_winograd_xform.h), in exact arithmetic."""
     r5 = 4 * d[1] + (d[5] - 5 * d[3])
     f42, f53, f31 = d[4] - 4 * d[2], d[5] - 4 * d[3], d[3] - 4 * d[1]
     s1, t1 = f42 + 2 * f53, f31 + 2 * f42
