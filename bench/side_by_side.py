@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """difu against PyTorch on the same model, batch and threads, alternating in one invocation.
 
-Each round runs, in this order: `difu bench train`, `difu bench sample` (DDIM), then PyTorch's
-tools/pytorch/bench_torch.py training and DDIM sampling, "tuned" (glibc told to keep freed
-memory: the GLIBC_TUNABLES of shared/PERF.md) and "default" (as installed). Training and sampling
-run in separate processes, so each peak RSS is its own. After R rounds it prints the medians and
-the ratios difu / PyTorch for training images/s, DDIM-50 images/s and training peak RSS.
+Each round runs, in this order: `difu bench train`, PyTorch's tools/pytorch/bench_torch.py
+training, `difu bench sample` (DDIM), PyTorch's DDIM sampling, PyTorch "tuned" (glibc told to
+keep freed memory: the GLIBC_TUNABLES of shared/PERF.md) and "default" (as installed). Each
+measurement sits next to the one it is compared with: this machine has slow and fast phases that
+last longer than one run, and a pair measured back to back shares its phase. Training and
+sampling run in separate processes, so each peak RSS is its own. After R rounds it prints the
+medians and the ratios difu / PyTorch for training images/s, DDIM-50 images/s and training peak
+RSS (the ratio of the medians), and the median of the per-round ratios (each round's pair).
 
 DDIM-50 images/s = images / (50 x median time of one reverse step), for both (bench_torch.py's
 rule), so a few timed steps suffice: --sample-steps sets how many steps difu runs.
@@ -87,24 +90,25 @@ def main():
                        "--steps", str(args.train_steps)] + common)
         res["difu"]["train"].append(d)
         line = f"round {r + 1}: difu train {d['img_per_s']:.2f} img/s, {d['peak_rss_mib']:.0f} MiB"
+        for v in variants:
+            t = last_json(tcommon + ["--batch", str(args.batch), "--repeats", str(args.train_steps),
+                                     "--skip-sample"], torch_env(v == "tuned"))
+            res[v]["train"].append(t)
+            line += (f" | torch {v} {t['train_img_s']:.2f} img/s, {t['peak_rss_mb']:.0f} MB "
+                     f"({d['img_per_s'] / t['train_img_s']:.2f}x)")
         if not args.skip_sample:
             s = last_json([difu, "bench", "sample", "--sampler", "ddim", "--n", str(args.sample_n),
                            "--steps", str(args.sample_steps)] + common)
             s["ddim50"] = args.sample_n / (50 * s["step_ms"] * 1e-3)
             res["difu"]["sample"].append(s)
-            line += f", DDIM-50 {s['ddim50']:.3f} img/s"
-        for v in variants:
-            env = torch_env(v == "tuned")
-            t = last_json(tcommon + ["--batch", str(args.batch), "--repeats", str(args.train_steps),
-                                     "--skip-sample"], env)
-            res[v]["train"].append(t)
-            line += f" | torch {v} train {t['train_img_s']:.2f} img/s, {t['peak_rss_mb']:.0f} MB"
-            if not args.skip_sample:
-                s = last_json(tcommon + ["--batch", str(args.sample_n), "--sample-batch",
-                                         str(args.sample_n), "--repeats", "5", "--skip-train"], env)
-                s["ddim50"] = args.sample_n / (50 * s["sample_step_ms"] * 1e-3)
-                res[v]["sample"].append(s)
-                line += f", DDIM-50 {s['ddim50']:.3f}"
+            line += f"; DDIM-50 difu {s['ddim50']:.3f} img/s"
+            for v in variants:
+                t = last_json(tcommon + ["--batch", str(args.sample_n), "--sample-batch",
+                                         str(args.sample_n), "--repeats", "5", "--skip-train"],
+                              torch_env(v == "tuned"))
+                t["ddim50"] = args.sample_n / (50 * t["sample_step_ms"] * 1e-3)
+                res[v]["sample"].append(t)
+                line += f" | torch {v} {t['ddim50']:.3f} ({s['ddim50'] / t['ddim50']:.2f}x)"
         loads.append(loadavg())
         print(line, flush=True)
 
@@ -138,8 +142,17 @@ def main():
         print(f"{'difu / ' + v:18} {ratio['train']:11.2f}x "
               + (f"{ratio['ddim50']:13.2f}x " if t_samp else f"{'-':>14} ")
               + f"{ratio['rss']:13.2f}x")
+        paired = {"train": med([a["img_per_s"] / b["train_img_s"]
+                                for a, b in zip(res["difu"]["train"], res[v]["train"])])}
+        if t_samp:
+            paired["ddim50"] = med([a["ddim50"] / b["ddim50"]
+                                    for a, b in zip(res["difu"]["sample"], res[v]["sample"])])
+        print(f"{'  per-round ratio':18} {paired['train']:11.2f}x "
+              + (f"{paired['ddim50']:13.2f}x" if t_samp else f"{'-':>14}")
+              + "   (median of the rounds' pairs)")
         summary[v] = {"train_img_s": t_train, "ddim50_img_s": t_samp, "train_rss_mib": t_rss,
-                      "ratio": {k: round(x, 3) for k, x in ratio.items()}}
+                      "ratio": {k: round(x, 3) for k, x in ratio.items()},
+                      "paired_ratio": {k: round(x, 3) for k, x in paired.items()}}
     print(json.dumps(summary))
 
 
