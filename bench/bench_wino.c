@@ -141,11 +141,12 @@ static double run_x(variant *v, int x, const float *src)
         int cnt, nrun = block_runs(v, g, b, &cnt), ncols = (cnt + nr - 1) / nr * nr;
         if (x == X_INPUT)
             difu_wino_input_of(v->xf, g)(g, src, v->runs, nrun, cnt, 0, g->c, v->v, g->vstride,
-                         (int64_t)g->c * nr, nr, &v->b);
+                                         (int64_t)g->c * nr, nr, &v->b);
         else if (x == X_OUTPUT)
             for (int o = 0; o < g->m; o++)
-                difu_wino_output_of(v->xf, g)(g, v->m + (int64_t)(o % g->mcb) * g->nbp, g->mstride, ncols, v->runs,
-                              nrun, o, 0.25f, NULL, v->y, &v->b);
+                difu_wino_output_of(v->xf, g)(g, v->m + (int64_t)(o % g->mcb) * g->nbp,
+                                              g->mstride, ncols, v->runs, nrun, o, 0.25f, NULL,
+                                              v->y, &v->b);
         else
             for (int co = 0; co < g->m; co++) /* dM of one output channel at a time, as the driver */
                 v->xf->dy(g, v->y, v->runs, nrun, cnt, co, v->m, g->mstride, &v->b);
@@ -197,19 +198,20 @@ static int check(variant *v, variant *ref, const float *src, const wshape *s, in
     variant *both[2] = {v, ref};
     for (int k = 0; k < 2; k++) {
         variant *w = both[k];
-        int c, nrun = block_runs(w, &w->g, 0, &c);
-        difu_wino_input_of(w->xf, &w->g)(&w->g, src, w->runs, nrun, c, 0, s->c, w->v, w->g.vstride,
-                     (int64_t)s->c * w->g.nr, w->g.nr, &w->b);
+        const difu_wino_geom *g = &w->g;
+        int c, nrun = block_runs(w, g, 0, &c);
+        difu_wino_input_of(w->xf, g)(g, src, w->runs, nrun, c, 0, s->c, w->v, g->vstride,
+                                     (int64_t)s->c * g->nr, g->nr, &w->b);
         v_canonical(w, cnt, k ? b : a);
-        for (int64_t blk = 0; blk < nblocks(&w->g); blk++) {
-            nrun = block_runs(w, &w->g, blk, &c);
-            for (int o0 = 0; o0 < s->m; o0 += w->g.mcb) {
-                int rows = s->m - o0 < w->g.mcb ? s->m - o0 : w->g.mcb;
+        for (int64_t blk = 0; blk < nblocks(g); blk++) {
+            nrun = block_runs(w, g, blk, &c);
+            for (int o0 = 0; o0 < s->m; o0 += g->mcb) {
+                int rows = s->m - o0 < g->mcb ? s->m - o0 : g->mcb;
                 fill_m(w, blk, o0, rows);
                 for (int i = 0; i < rows; i++)
-                    difu_wino_output_of(w->xf, &w->g)(&w->g, w->m + (int64_t)i * w->g.nbp, w->g.mstride,
-                                  (c + w->g.nr - 1) / w->g.nr * w->g.nr, w->runs, nrun, o0 + i,
-                                  0.25f, NULL, w->y, &w->b);
+                    difu_wino_output_of(w->xf, g)(g, w->m + (int64_t)i * g->nbp, g->mstride,
+                                                  (c + g->nr - 1) / g->nr * g->nr, w->runs, nrun,
+                                                  o0 + i, 0.25f, NULL, w->y, &w->b);
             }
         }
     }

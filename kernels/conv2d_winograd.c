@@ -71,7 +71,8 @@ enum {
      * into this part of thread 0's scratch (after its shared part): 576 KiB. */
     HALF_FLOATS = 128 * 128 * 9,
     /* Pads the stride between the xi planes of V, M and the weight panel so it is not a
-     * multiple of 4 KiB: 36 or 49 streams 4 KiB apart would share one L1 set and evict each other. */
+     * multiple of 4 KiB: 36 or 49 streams 4 KiB apart would share one L1 set and evict each
+     * other. */
     XPAD = 16,
     /* floats per block column after patch: t (49) and o (25), and room so that patch, t and o
      * make the transforms' work area of DIFU_WINO_WORK_PER_COLUMN (conv2d_winograd.h) */

@@ -562,5 +562,5 @@ void difu_wino_dy_avx512(const difu_wino_geom *g, const float *dy, const difu_wi
 }
 
 const difu_wino_xforms difu_wino_xforms_avx512 = {
-    difu_wino_input_avx512,  difu_wino_output_avx512,  difu_wino_dy_avx512, difu_wino_transpose_avx2,
-    difu_wino_input5_avx512, difu_wino_output5_avx512};
+    difu_wino_input_avx512,   difu_wino_output_avx512, difu_wino_dy_avx512,
+    difu_wino_transpose_avx2, difu_wino_input5_avx512, difu_wino_output5_avx512};
