@@ -2,9 +2,9 @@
 """difu against PyTorch on the same model, batch and threads, alternating in one invocation.
 
 Each round runs, in this order: `difu bench train`, PyTorch's tools/pytorch/bench_torch.py
-training, `difu bench sample` (DDIM), PyTorch's DDIM sampling, PyTorch "tuned" (glibc told to
-keep freed memory: the GLIBC_TUNABLES of shared/PERF.md) and "default" (as installed). Each
-measurement sits next to the one it is compared with: this machine has slow and fast phases that
+training, `difu bench sample` (DDIM), PyTorch's DDIM sampling; PyTorch runs once per variant
+asked for, "tuned" (glibc told to keep freed memory: the GLIBC_TUNABLES of shared/PERF.md) and
+"default" (as installed). Each measurement sits next to the one it is compared with: this machine has slow and fast phases that
 last longer than one run, and a pair measured back to back shares its phase. Training and
 sampling run in separate processes, so each peak RSS is its own. After R rounds it prints the
 medians and the ratios difu / PyTorch for training images/s, DDIM-50 images/s and training peak

@@ -14,8 +14,9 @@
  * The input tile has T + 2 columns: columns T and T + 1 of tile j are columns 0 and 1 of tile
  * j + 1, or, at a run's last tile, the run's two tail columns (kept per tile in tails[]). The
  * output transform runs the same steps backwards (permutes interleave the T columns, masked
- * stores clip the runs at the image's edge). The shared passes take T as a constant (inlined
- * into each entry). The tile transposes of backward-weights are AVX2's. */
+ * stores clip the runs at the image's edge). The shared passes take T as a constant: the rows
+ * pass stays out of line (gcc makes one copy per tile side), the rest is inlined into each entry.
+ * The tile transposes of backward-weights are AVX2's. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -267,9 +268,8 @@ static inline void store_lane(float *dst, __m512 v, int l)
  * load waits on a store). Rows above or below the image load with an empty mask (zeros, no
  * memory touched), so the loop has no branch per row, and a chunk wholly past the image's right
  * edge (a 14-wide image's last 2 columns with 4x4 tiles) loads and transforms nothing. */
-static void
-input_rows(const int T, const difu_wino_geom *g, const float *src, int64_t istride,
-           const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
+static void input_rows(const int T, const difu_wino_geom *g, const float *src, int64_t istride,
+                       const difu_wino_run *runs, int nrun, int64_t ls, const input_lines *L)
 {
     const int w = g->w, h = g->h, nbp = g->nbp, N = T + 2;
     for (int ri = 0; ri < nrun; ri++) {
